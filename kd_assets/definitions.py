@@ -1,0 +1,5 @@
+"""The one Definitions object of the code location (workspace.yaml points here)."""
+
+import dagster as dg
+
+defs = dg.Definitions()

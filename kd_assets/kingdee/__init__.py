@@ -1,0 +1,1 @@
+"""Speaks the Kingdee K3Cloud WebAPI. No Dagster imports here."""

@@ -1,0 +1,6 @@
+"""Shared fixtures live in kd_assets_tests/fixtures/, one module per concern."""
+
+pytest_plugins = [
+    "kd_assets_tests.fixtures.database",
+    "kd_assets_tests.fixtures.simulator",
+]
