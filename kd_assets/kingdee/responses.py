@@ -1,0 +1,150 @@
+"""Turns Kingdee's HTTP answers into rows, results or typed errors (PROTOCOL.md §1.4, §4).
+
+Kingdee reports most failures inside HTTP 200 bodies: an error envelope, a ``response_error:``
+text, or (through proxies) an HTML page. Everything that is not what the protocol promises
+becomes a :class:`MalformedResponseError` that names the service and form.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import protocol
+from .errors import (
+    ApiError, AuthError, MalformedResponseError, QueryError, ServerError,
+    SessionLostError, ThrottledError,
+)
+
+Redact = Callable[[object], str]
+_EXCERPT = 200
+
+
+def _where(service: str, form_id: str) -> str:
+    short = service.rsplit(".", 1)[-1]
+    return f"{short} on {form_id}" if form_id else short
+
+
+def retry_after_seconds(value: str | None) -> float | None:
+    """Retry-After in seconds (the HTTP-date form is rare for APIs and treated as absent)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def check_status(status: int, headers: Mapping[str, str], text: Callable[[], str], *,
+                 service: str, form_id: str, redact: Redact) -> None:
+    """Raise the typed error for a non-success HTTP status; 200 and 206 pass (as in the SDK)."""
+    if status in (200, 206):
+        return
+    where = _where(service, form_id)
+    body = redact(text()[:_EXCERPT])
+    retry_after = retry_after_seconds(headers.get("Retry-After"))
+    if status == 429 or (status == 503 and retry_after is not None):
+        raise ThrottledError(f"{where}: throttled by the server (HTTP {status})", service=service,
+                             form_id=form_id, status=status, retry_after_s=retry_after)
+    if protocol.UNKNOWN_ACCT_TEXT in body:
+        raise AuthError(f"{where}: data center (acct id) not recognised: {body}", service=service, form_id=form_id)
+    if status >= 500:
+        raise ServerError(f"{where}: HTTP {status}: {body}", service=service, form_id=form_id,
+                          status=status, retry_after_s=retry_after)
+    if status in (401, 403):
+        raise AuthError(f"{where}: HTTP {status}: {body}", service=service, form_id=form_id)
+    raise MalformedResponseError(f"{where}: unexpected HTTP {status}: {body}", service=service,
+                                 form_id=form_id, kind="http_status")
+
+
+def decode_json(content: bytes, *, service: str, form_id: str, redact: Redact) -> Any:
+    """The JSON body, or a MalformedResponseError saying which kind of garbage it was."""
+    where = _where(service, form_id)
+    head = content[:64].lstrip()
+    if head.startswith(protocol.RESPONSE_ERROR_PREFIX.encode()):
+        message = content.decode("utf-8", "replace")[len(protocol.RESPONSE_ERROR_PREFIX):].strip()
+        raise MalformedResponseError(f"{where}: server error text: {redact(message[:_EXCERPT])}",
+                                     service=service, form_id=form_id, kind="response_error")
+    if head.startswith(b"<"):
+        raise MalformedResponseError(f"{where}: got an HTML page instead of JSON (a proxy or login page?)",
+                                     service=service, form_id=form_id, kind="html")
+    try:
+        text = content.decode("utf-8")
+        return json.loads(text)
+    except UnicodeDecodeError as error:
+        raise MalformedResponseError(f"{where}: body is not UTF-8 ({error.reason})", service=service,
+                                     form_id=form_id, kind="invalid_json") from None
+    except json.JSONDecodeError as error:
+        # Running out of input (mid-string or at the very end) means the body was cut off.
+        cut_off = error.msg.startswith("Unterminated") or error.pos >= len(text.rstrip())
+        kind = "truncated_json" if cut_off else "invalid_json"
+        raise MalformedResponseError(f"{where}: body of {len(content)} bytes is not valid JSON "
+                                     f"({kind} at char {error.pos})", service=service, form_id=form_id,
+                                     kind=kind) from None
+
+
+def raise_for_status_envelope(result: Any, *, service: str, form_id: str, redact: Redact,
+                              error_type: type[ApiError] = QueryError) -> None:
+    """Raise if ``result`` is ``{"Result": {"ResponseStatus": {"IsSuccess": false, ...}}}``."""
+    status = (result.get("Result") or {}).get("ResponseStatus") if isinstance(result, dict) else None
+    if not isinstance(status, dict) or str(status.get("IsSuccess")).lower() == "true":
+        return
+    errors = status.get("Errors") or []
+    messages = tuple(redact(e.get("Message") or "") for e in errors if isinstance(e, dict))
+    fields = [e.get("FieldName") for e in errors if isinstance(e, dict) and e.get("FieldName")]
+    try:
+        msg_code = int(status.get("MsgCode"))
+    except (TypeError, ValueError):
+        msg_code = None
+    where = _where(service, form_id)
+    text = "; ".join(m for m in messages if m) or "no message"
+    if msg_code == protocol.MSG_SESSION_LOST:
+        raise SessionLostError(f"{where}: session lost (MsgCode 1): {text}", service=service, form_id=form_id)
+    field_note = f" field {', '.join(fields)}" if fields else ""
+    raise error_type(f"{where}{field_note}: Kingdee error MsgCode {msg_code}: {text}", service=service,
+                     form_id=form_id, msg_code=msg_code, field_name=fields[0] if fields else None, errors=messages)
+
+
+def query_rows(payload: Any, width: int, *, service: str, form_id: str, redact: Redact) -> list[list]:
+    """ExecuteBillQuery rows, each exactly ``width`` wide; an error envelope is raised as typed."""
+    where = _where(service, form_id)
+    if isinstance(payload, dict):  # some servers send the envelope unwrapped
+        raise_for_status_envelope(payload, service=service, form_id=form_id, redact=redact)
+        raise MalformedResponseError(f"{where}: expected a list of rows, got an object", service=service,
+                                     form_id=form_id, kind="shape")
+    if not isinstance(payload, list):
+        raise MalformedResponseError(f"{where}: expected a list of rows, got {type(payload).__name__}",
+                                     service=service, form_id=form_id, kind="shape")
+    if payload and isinstance(payload[0], list) and payload[0] and isinstance(payload[0][0], dict):
+        raise_for_status_envelope(payload[0][0], service=service, form_id=form_id, redact=redact)
+    for index, row in enumerate(payload):
+        if not isinstance(row, list) or len(row) != width:
+            got = len(row) if isinstance(row, list) else type(row).__name__
+            raise MalformedResponseError(f"{where}: row {index} has width {got}, FieldKeys has {width}",
+                                         service=service, form_id=form_id, kind="wrong_width")
+    return payload
+
+
+def object_rows(payload: Any, field_keys: list[str], *, service: str, form_id: str, redact: Redact) -> list[dict]:
+    """BillQuery rows (objects keyed by field key); errors come back as a bare envelope."""
+    raise_for_status_envelope(payload, service=service, form_id=form_id, redact=redact)
+    if not isinstance(payload, list) or not all(isinstance(r, dict) for r in payload):
+        raise MalformedResponseError(f"{_where(service, form_id)}: expected a list of objects",
+                                     service=service, form_id=form_id, kind="shape")
+    missing = [k for k in field_keys if payload and k not in payload[0]]
+    if missing:
+        raise MalformedResponseError(f"{_where(service, form_id)}: rows lack fields {missing}",
+                                     service=service, form_id=form_id, kind="wrong_width")
+    return payload
+
+
+def login_session(payload: Any, *, service: str, redact: Redact) -> str:
+    """The KDSVCSessionId of a successful login response, else AuthError with Kingdee's message."""
+    if not isinstance(payload, dict):
+        raise MalformedResponseError(f"{_where(service, '')}: login answer is not an object", service=service,
+                                     kind="shape")
+    result_type = payload.get("LoginResultType")
+    if result_type in (protocol.LOGIN_SUCCESS, protocol.LOGIN_DEAL_WITH_FORM):
+        return str(payload.get("KDSVCSessionId") or "")
+    message = redact(payload.get("Message") or payload.get("MessageCode") or "no message")
+    raise AuthError(f"{_where(service, '')}: login refused (LoginResultType {result_type}): {message}",
+                    service=service)
