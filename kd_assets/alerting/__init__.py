@@ -1,10 +1,15 @@
 """Alerts for kd-assets: formatting, webhook delivery and per-incident de-duplication.
 
 Pure Python (no Dagster imports); the Dagster sensors in ``kd_assets.defs`` build ``Alert``s
-from scrubbed event text.
+from scrubbed event text and hand them to an ``AlertNotifier``::
+
+    notifier = AlertNotifier(AlertSettings.from_env(), SqlIncidentStore(engine))
+    notifier.notify(alert)                                # once per incident_key
+    notifier.resolve("run_failure:kingdee_sync_job:", "Run succeeded", {"run_id": run_id})
 """
 
 from kd_assets.alerting.alert import KINDS, SEVERITIES, Alert
+from kd_assets.alerting.delivery import LOGGER_NAME, deliver
 from kd_assets.alerting.formats import plain_text, render
 from kd_assets.alerting.scrub import redact_url, scrub
 from kd_assets.alerting.settings import FORMATS, AlertSettings
@@ -12,9 +17,11 @@ from kd_assets.alerting.settings import FORMATS, AlertSettings
 __all__ = [
     "FORMATS",
     "KINDS",
+    "LOGGER_NAME",
     "SEVERITIES",
     "Alert",
     "AlertSettings",
+    "deliver",
     "plain_text",
     "redact_url",
     "render",
