@@ -1,0 +1,110 @@
+"""Benchmark: rows/s for fetching 100,000 BD_Customer rows from the simulator over real HTTP.
+
+Starts ``python -m kd_assets.simulator --customers N --port <free>`` in a separate process (so
+server work does not share our interpreter), fetches every customer through
+``K3CloudClient.iter_window`` with a wide window (keyset pages of 2000), and prints:
+- rows/s of an unprofiled run;
+- where the client's wall time goes in a cProfile run: HTTP (requests, incl. waiting for the
+  server), JSON decoding, and our own code (filters, paging, parsing, checks, logging).
+
+    python -m bench.bench_fetch [--customers 100000] [--page-size 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import pstats
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from collections.abc import Iterator
+
+import requests
+
+from kd_assets.kingdee import ClientConfig, K3CloudClient, Window
+
+FIELDS = ("FCUSTID", "FMasterId", "FNumber", "FName", "FShortName", "FUseOrgId.FNumber", "FCreateOrgId.FNumber",
+          "FDocumentStatus", "FForbidStatus", "FRegisterFund", "FLegalPerson", "FSOCIALCRECODE", "FTEL",
+          "FADDRESS", "FSELLER.FName", "FCreateDate", "FModifyDate", "FForbidDate", "FApproveDate")
+EVERYTHING = Window(dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def simulator_process(customers: int) -> Iterator[str]:
+    """A simulator in its own process; yields its base URL once it answers."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "kd_assets.simulator", "--customers", str(customers),
+                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"simulator exited: {process.stderr.read().decode()[-2000:]}")
+            try:
+                requests.get(f"http://127.0.0.1:{port}/_sim/state", timeout=1).raise_for_status()
+                break
+            except requests.RequestException:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)  # polling a child process's readiness, not test synchronisation
+        yield f"http://127.0.0.1:{port}/k3cloud/"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def fetch_all(base_url: str, page_size: int) -> tuple[int, K3CloudClient]:
+    config = ClientConfig(base_url, "kd-demo", "demo", app_id="300001_S0RBU1NFVFMtREVNTy1BUFAtU0VDUkVU",
+                          app_secret="kdassets-demo-app-secret", page_size=page_size)
+    client = K3CloudClient(config)
+    rows = sum(len(page) for page in client.iter_window("BD_Customer", FIELDS, EVERYTHING))
+    client.close()
+    return rows, client
+
+
+def _cumulative(stats: pstats.Stats, predicate) -> float:
+    return sum(entry[3] for key, entry in stats.stats.items() if predicate(key))  # entry[3]: cumulative
+
+
+def time_shares(base_url: str, page_size: int) -> dict[str, float]:
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.runcall(fetch_all, base_url, page_size)
+    total = time.perf_counter() - started
+    stats = pstats.Stats(profiler)
+    http = _cumulative(stats, lambda k: k[0].endswith("requests/sessions.py") and k[2] == "post")
+    decode = _cumulative(stats, lambda k: k[0].endswith("json/__init__.py") and k[2] == "loads")
+    return {"total_s": total, "http": http / total, "json": decode / total, "ours": 1 - (http + decode) / total}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--page-size", type=int, default=2000)
+    args = parser.parse_args(argv)
+    with simulator_process(args.customers) as base_url:
+        fetch_all(base_url, args.page_size)  # warm-up: server caches, connection pool
+        started = time.perf_counter()
+        rows, client = fetch_all(base_url, args.page_size)
+        elapsed = time.perf_counter() - started
+        shares = time_shares(base_url, args.page_size)
+    meta = client.stats.as_metadata()
+    print(f"fetched {rows} rows x {len(FIELDS)} fields in {elapsed:.2f}s: {rows / elapsed:,.0f} rows/s "
+          f"({meta['kingdee_calls']} calls, {meta['kingdee_bytes'] / 1e6:.1f} MB, "
+          f"p50 {meta['kingdee_latency_p50_ms']} ms, p95 {meta['kingdee_latency_p95_ms']} ms per page)")
+    print(f"client time shares (cProfile run, {shares['total_s']:.2f}s): HTTP incl. server {shares['http']:.0%}, "
+          f"JSON decoding {shares['json']:.0%}, our code {shares['ours']:.0%}")
+
+
+if __name__ == "__main__":
+    main()

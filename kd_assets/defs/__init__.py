@@ -1,0 +1,1 @@
+"""The Dagster layer: resources, partitions, assets, checks, sensors, schedules, alerts."""

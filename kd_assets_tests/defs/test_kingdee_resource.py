@@ -1,0 +1,58 @@
+"""KingdeeResource: configuration from KD_* variables, secrets kept out of repr, a working client."""
+
+import dagster as dg
+import pytest
+
+from kd_assets.defs.resources import KingdeeResource
+from kd_assets.kingdee import AuthMode, K3CloudClient
+
+SECRET, PASSWORD = "resource-app-secret-9", "resource-password-7"
+ENV = {"KD_SERVER_URL": "https://erp.example.test/k3cloud/", "KD_ACCT_ID": "acct-1", "KD_USERNAME": "api",
+       "KD_APP_ID": "300001_S0RBU1NFVFMtREVNTy1BUFAtU0VDUkVU", "KD_APP_SECRET": SECRET,
+       "KD_PASSWORD": PASSWORD, "KD_LCID": "1033", "KD_ORG_NUM": "100", "KD_PAGE_SIZE": "500",
+       "KD_MAX_RPS": "2.5", "KD_VERIFY_TLS": "false", "KD_SOURCE_TIMEZONE": "UTC"}
+
+
+@pytest.fixture
+def kd_env(monkeypatch):
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_from_env_binds_every_kd_variable(kd_env):
+    resource = KingdeeResource.from_env()
+    config = resource.client_config()  # also resolves the EnvVars, as a run would
+    assert (config.server_url, config.acct_id, config.username) == ("https://erp.example.test/k3cloud/", "acct-1", "api")
+    assert (config.lcid, config.org_num, config.page_size, config.max_rps) == (1033, 100, 500, 2.5)
+    assert config.verify_tls is False and config.source_timezone == "UTC"
+    assert config.resolved_auth_mode is AuthMode.SIGNED
+
+
+def test_from_env_leaves_unset_variables_at_their_defaults(monkeypatch):
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+    resource = KingdeeResource.from_env(server_url="http://k/k3cloud/", acct_id="a", username="u", password="p")
+    config = resource.client_config()
+    assert config.verify_tls is True and config.max_rps is None and config.lcid == 2052
+    assert config.resolved_auth_mode is AuthMode.PASSWORD and config.source_timezone == "Asia/Shanghai"
+
+
+def test_secrets_stay_out_of_repr(kd_env):
+    resource = KingdeeResource.from_env()
+    for text in (repr(resource), str(resource), repr(resource.client_config())):
+        assert SECRET not in text and PASSWORD not in text
+
+
+def test_get_client_yields_a_configured_client_inside_an_asset(kd_env):
+    seen = {}
+
+    @dg.asset
+    def probe(kingdee: KingdeeResource) -> None:
+        with kingdee.get_client() as client:
+            seen["client"] = client
+            seen["config"] = client.config
+
+    result = dg.materialize([probe], resources={"kingdee": KingdeeResource.from_env()})
+    assert result.success
+    assert isinstance(seen["client"], K3CloudClient)
+    assert seen["config"].app_secret == SECRET  # EnvVar resolved at run time
