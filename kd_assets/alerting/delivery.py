@@ -38,7 +38,8 @@ class _ScrubUrllib3(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.known: set[str] = set()
+        # Replaced, never mutated: another thread may be filtering a record meanwhile.
+        self.known: tuple[str, ...] = ()
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg, record.args = scrub(record.getMessage(), self.known), None
@@ -51,7 +52,7 @@ _URLLIB3_FILTER = _ScrubUrllib3()
 def _guard_urllib3_logs(known: tuple[str, ...]) -> None:
     # A process-wide, idempotent side effect: with DEBUG logging on (a common way to
     # debug Dagster code) urllib3 would otherwise print the token of every alert sent.
-    _URLLIB3_FILTER.known.update(known)
+    _URLLIB3_FILTER.known = tuple({*_URLLIB3_FILTER.known, *known})
     for name in _URLLIB3_LOGGERS:
         logger = logging.getLogger(name)
         if _URLLIB3_FILTER not in logger.filters:
@@ -119,9 +120,11 @@ def deliver(settings: AlertSettings, payload: dict, logger: logging.Logger | Non
         log.warning("alert not delivered: no webhook configured (KD_ALERT_WEBHOOK)")
         return False
     url, body = signed_request(settings, payload)
-    # The signed URL's query (timestamp, sign) is new text that must not be logged either.
+    # The signed URL's query (timestamp, sign) is new text that must not be logged either. Only
+    # the stable secrets go to the process-wide urllib3 filter (per-message signatures would
+    # grow it forever); urllib3 lines with a "sign=" are caught by scrub()'s patterns.
     known = (*settings.known_secrets, *url.partition("?")[2].split("&"), url)
-    _guard_urllib3_logs(known)
+    _guard_urllib3_logs(settings.known_secrets)
     data = json.dumps(body, ensure_ascii=False).encode("utf-8")
     attempt = _Attempt(False, True, "not attempted")
     for number in range(1, settings.max_attempts + 1):

@@ -9,6 +9,7 @@ import logging
 import socket
 import time
 from collections.abc import Iterator
+from urllib.parse import quote_plus
 
 import pytest
 
@@ -89,10 +90,13 @@ def test_server_error_is_retried_then_logged_without_secrets(webhook_receiver, c
     webhook_receiver.respond(500, {"error": "down"})
     settings = settings_for(hook_url(webhook_receiver, "dingtalk"), "dingtalk", SIGNING_SECRET)
     assert deliver(settings, render(run_failure(), "dingtalk")) is False
-    assert len(webhook_receiver.wait_for(3)) == 3
+    requests = webhook_receiver.wait_for(3)
+    assert len(requests) == 3
     assert any(r.name.startswith("urllib3") for r in caplog.records), "urllib3 debug lines were checked"
     assert any("HTTP 500" in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING)
     assert_no_secrets(caplog)
+    signatures = {r.query["sign"] for r in requests}
+    assert not any(sig in caplog.text or quote_plus(sig) in caplog.text for sig in signatures)
 
 
 def test_robot_error_in_a_200_answer_fails_without_retry(webhook_receiver, caplog):
