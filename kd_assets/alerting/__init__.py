@@ -11,6 +11,14 @@ from scrubbed event text and hand them to an ``AlertNotifier``::
 from kd_assets.alerting.alert import KINDS, SEVERITIES, Alert
 from kd_assets.alerting.delivery import LOGGER_NAME, deliver
 from kd_assets.alerting.formats import plain_text, render
+from kd_assets.alerting.incidents import (
+    TABLE_NAME,
+    IncidentStore,
+    MemoryIncidentStore,
+    OpenIncident,
+    SqlIncidentStore,
+)
+from kd_assets.alerting.notifier import AlertNotifier
 from kd_assets.alerting.scrub import redact_url, scrub
 from kd_assets.alerting.settings import FORMATS, AlertSettings
 
@@ -19,8 +27,14 @@ __all__ = [
     "KINDS",
     "LOGGER_NAME",
     "SEVERITIES",
+    "TABLE_NAME",
     "Alert",
+    "AlertNotifier",
     "AlertSettings",
+    "IncidentStore",
+    "MemoryIncidentStore",
+    "OpenIncident",
+    "SqlIncidentStore",
     "deliver",
     "plain_text",
     "redact_url",

@@ -112,7 +112,8 @@ def render_feishu(alert: Alert) -> dict:
         {"tag": "plain_text", "content": f"{SOURCE} · {alert.incident_key}"},
     ]})
     header = {"template": color, "title": {"tag": "plain_text", "content": f"{_icon(alert)} {alert.title}"}}
-    return {"msg_type": "interactive", "card": {"config": {"wide_screen_mode": True}, "header": header, "elements": elements}}
+    card = {"config": {"wide_screen_mode": True}, "header": header, "elements": elements}
+    return {"msg_type": "interactive", "card": card}
 
 
 def _slack_escape(text: str) -> str:
@@ -124,7 +125,9 @@ def render_slack(alert: Alert) -> dict:
     header = f"{_icon(alert)} {alert.title}"
     if len(header) > SLACK_MAX_HEADER:
         header = header[: SLACK_MAX_HEADER - 1] + "…"
-    field_blocks = [{"type": "mrkdwn", "text": f"*{label}*\n{_slack_escape(value)}"} for label, value in fields(alert)]
+    field_blocks = [
+        {"type": "mrkdwn", "text": f"*{label}*\n{_slack_escape(value)}"} for label, value in fields(alert)
+    ]
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {"type": "section", "text": {"type": "mrkdwn", "text": _slack_escape(_summary(alert))}},
