@@ -1,0 +1,169 @@
+"""Table layouts derived from the spec, and idempotent create-or-migrate.
+
+Migration only adds: a column new in the spec is added with ALTER TABLE; columns and tables are
+never dropped or retyped (a changed SQL type is left for a human, because narrowing a column can
+lose data). Every table is keyed so that re-running a step overwrites instead of appending.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+
+from kd_assets.sync.spec import ColumnSpec, SyncSpec
+from kd_assets.sync.sqltext import Kind, kind_of
+
+_MYSQL = ("mysql", "mariadb")
+
+DATETIME3 = sa.DateTime().with_variant(mysql.DATETIME(fsp=3), *_MYSQL)
+LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), *_MYSQL)
+BOOL = sa.Boolean(create_constraint=False)
+RUN_ID = sa.String(64)
+PARTITION = sa.String(64)
+
+
+def sql_type(col: ColumnSpec) -> sa.types.TypeEngine:
+    t = col.sql_type
+    if t == "bigint":
+        return sa.BigInteger()
+    if t == "int":
+        return sa.Integer()
+    if t == "text":
+        return sa.Text()
+    if t == "boolean":
+        return BOOL
+    if t == "datetime":
+        return sa.DateTime()
+    if t == "datetime(3)":
+        return DATETIME3
+    if m := re.match(r"^varchar\((\d+)\)$", t):
+        return sa.String(int(m.group(1)))
+    if m := re.match(r"^char\((\d+)\)$", t):
+        return sa.CHAR(int(m.group(1)))
+    if col.precision_scale:
+        return sa.Numeric(*col.precision_scale)
+    raise ValueError(f"no SQL type for {col.name} {t!r}")
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The five tables of one spec, plus the writer kind of every column."""
+
+    target: sa.Table
+    landing: sa.Table
+    clean: sa.Table
+    quarantine: sa.Table
+    sync_log: sa.Table
+    kinds: dict[str, Kind]
+
+    def all(self) -> list[sa.Table]:
+        return [self.target, self.landing, self.clean, self.quarantine, self.sync_log]
+
+
+BOOKKEEPING_KINDS: dict[str, Kind] = {
+    "change_time": ("datetime", 0), "row_hash": ("int", 0), "synced_at": ("datetime", 0),
+    "run_id": ("text", 0), "is_deleted": ("bool", 0), "deleted_at": ("datetime", 0),
+    "partition_key": ("text", 0), "payload": ("text", 0), "fetched_at": ("datetime", 0),
+    "cleaned_at": ("datetime", 0), "record_key": ("text", 0), "reasons": ("text", 0),
+    "quarantined_at": ("datetime", 0),
+}
+
+
+def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
+    md = metadata if metadata is not None else sa.MetaData()
+    key = spec.key_column
+
+    def spec_columns():
+        return [sa.Column(c.name, sql_type(c), primary_key=c.name == key, autoincrement=False)
+                for c in spec.columns]
+
+    target = sa.Table(
+        spec.tables.target, md, *spec_columns(),
+        sa.Column("change_time", DATETIME3, nullable=False),
+        sa.Column("row_hash", sa.BigInteger()),
+        sa.Column("synced_at", DATETIME3),
+        sa.Column("run_id", RUN_ID),
+        sa.Column("is_deleted", BOOL, nullable=False, server_default=sa.false()),
+        sa.Column("deleted_at", DATETIME3),
+        sa.Index(f"ix_{spec.tables.target}_change_time"[:64], "change_time"),
+    )
+    change_cols = [spec.column_for_field(f) for f in spec.change_time_fields]
+    landing = sa.Table(
+        spec.tables.landing, md,
+        sa.Column(key, sa.BigInteger(), primary_key=True, autoincrement=False),
+        *[sa.Column(c.name, DATETIME3) for c in change_cols],
+        sa.Column("change_time", DATETIME3),
+        sa.Column("payload", LONG_TEXT, nullable=False),
+        sa.Column("fetched_at", DATETIME3, nullable=False),
+        sa.Column("run_id", RUN_ID),
+        sa.Column("partition_key", PARTITION),
+        *[sa.Index(f"ix_{spec.tables.landing}_{c.name}"[:64], c.name) for c in change_cols],
+    )
+    clean = sa.Table(
+        spec.tables.clean, md, *spec_columns(),
+        sa.Column("change_time", DATETIME3, nullable=False),
+        sa.Column("row_hash", sa.BigInteger()),
+        sa.Column("run_id", RUN_ID),
+        sa.Column("partition_key", PARTITION),
+        sa.Column("cleaned_at", DATETIME3),
+        *[sa.Index(f"ix_{spec.tables.clean}_{c.name}"[:64], c.name) for c in change_cols],
+    )
+    quarantine = sa.Table(
+        spec.tables.quarantine, md,
+        sa.Column("record_key", sa.String(64), primary_key=True),
+        sa.Column("partition_key", PARTITION, primary_key=True),
+        sa.Column("run_id", RUN_ID),
+        sa.Column("change_time", DATETIME3),
+        sa.Column("reasons", LONG_TEXT, nullable=False),
+        sa.Column("payload", LONG_TEXT),
+        sa.Column("quarantined_at", DATETIME3, nullable=False),
+    )
+    return Tables(target=target, landing=landing, clean=clean, quarantine=quarantine,
+                  sync_log=sync_log_table(spec.tables.sync_log, md),
+                  kinds={**BOOKKEEPING_KINDS, **{c.name: kind_of(c) for c in spec.columns}})
+
+
+def sync_log_table(name: str, md: sa.MetaData) -> sa.Table:
+    """One row per asset run, shared by all specs; a plain table a BI tool can chart."""
+    counts = ["rows_in", "inserted", "updated", "unchanged", "skipped_older", "rejected",
+              "deleted", "api_calls", "retries"]
+    return sa.Table(
+        name, md,
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=True),
+        sa.Column("asset", sa.String(128), nullable=False),
+        sa.Column("partition_key", PARTITION),
+        sa.Column("window_start", sa.DateTime()),
+        sa.Column("window_end", sa.DateTime()),
+        sa.Column("run_id", RUN_ID),
+        sa.Column("status", sa.String(16), nullable=False),
+        *[sa.Column(c, sa.BigInteger(), nullable=False, server_default="0") for c in counts],
+        sa.Column("duration_s", sa.Float()),
+        sa.Column("started_at", DATETIME3),
+        sa.Column("finished_at", DATETIME3),
+        sa.Column("message", sa.Text()),
+        sa.Index(f"ix_{name}_asset_partition"[:64], "asset", "partition_key"),
+    )
+
+
+def ensure_tables(engine: sa.Engine, tables: Tables) -> list[str]:
+    """Create missing tables and add missing columns; return the DDL changes made."""
+    changes = []
+    with engine.begin() as conn:
+        inspector = sa.inspect(conn)
+        existing = set(inspector.get_table_names())
+        for table in tables.all():
+            if table.name not in existing:
+                table.create(conn)
+                changes.append(f"created table {table.name}")
+                continue
+            have = {c["name"].lower() for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name.lower() not in have:
+                    ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
+                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+                    changes.append(f"added column {table.name}.{column.name}")
+    return changes

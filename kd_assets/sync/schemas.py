@@ -1,0 +1,135 @@
+"""pandera schemas derived from the spec, and the split of a chunk into clean rows and rejects.
+
+Two schemas: ``raw_schema`` (the key is present and an integer, the row has a change time) and
+``clean_schema`` (business rules: required fields, code sets, patterns, minimums, lengths that fit
+the SQL column, plausible dates, unique key in the chunk). Validation is lazy, so a row collects
+every failed check, and per chunk, so memory stays bounded. Nothing is dropped: every input row
+ends in ``clean`` or in ``rejects`` (with reasons and raw payload) — ``len(clean) + len(rejects)
+== len(frame)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.errors import SchemaErrors
+
+from kd_assets.sync.spec import ColumnSpec, SyncSpec
+from kd_assets.sync.transform import CHANGE_TIME, CONVERSION_ERRORS, RAW, payload_json, record_key_text
+
+EARLIEST_PLAUSIBLE = pd.Timestamp("1990-01-01")
+DEFAULT_SOURCE_TIMEZONE = "Asia/Shanghai"
+REJECT_COLUMNS = ["key", "change_time", "reasons", "payload"]
+
+_DTYPES = {"int": "Int64", "decimal": "float64", "text": "object", "code": "object",
+           "datetime": "datetime64[ns]", "bool": "boolean"}
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """``clean``: typed spec columns + change_time. ``rejects``: key, change_time, reasons, payload."""
+
+    clean: pd.DataFrame
+    rejects: pd.DataFrame
+
+
+def source_now(source_timezone: str = DEFAULT_SOURCE_TIMEZONE) -> pd.Timestamp:
+    """Now on the source's wall clock (naive), the frame of reference of Kingdee datetimes."""
+    return pd.Timestamp(dt.datetime.now(ZoneInfo(source_timezone)).replace(tzinfo=None))
+
+
+def raw_schema(spec: SyncSpec) -> pa.DataFrameSchema:
+    """The row can be placed at all: an integer key and at least one change time."""
+    return pa.DataFrameSchema(
+        {
+            spec.key_column: pa.Column("Int64", nullable=False, title=spec.key_field),
+            CHANGE_TIME: pa.Column("datetime64[ns]", nullable=False,
+                                   description="greatest of " + ", ".join(spec.change_time_fields)),
+        },
+        name=f"{spec.form_id}_raw",
+    )
+
+
+def clean_schema(spec: SyncSpec, now: pd.Timestamp | None = None) -> pa.DataFrameSchema:
+    """Business rules of the target table; ``now`` is source-local (dates up to now + 1 day)."""
+    latest = (now if now is not None else source_now()) + pd.Timedelta(days=1)
+    columns = {c.name: _clean_column(spec, c, latest) for c in spec.columns}
+    columns[CHANGE_TIME] = pa.Column("datetime64[ns]", nullable=False)
+    return pa.DataFrameSchema(columns, name=f"{spec.form_id}_clean", strict=False)
+
+
+def _clean_column(spec: SyncSpec, c: ColumnSpec, latest: pd.Timestamp) -> pa.Column:
+    checks = []
+    if c.allowed is not None:
+        checks.append(pa.Check.isin(list(c.allowed)))
+    if c.pattern is not None:
+        checks.append(pa.Check.str_matches(c.pattern))
+    if c.min is not None:
+        checks.append(pa.Check.ge(c.min))
+    if c.max_length is not None:
+        # MySQL in strict mode rejects the whole batch for one overlong value; catch it per row.
+        checks.append(pa.Check.str_length(max_value=c.max_length))
+    if c.conversion == "datetime":
+        checks.append(pa.Check(lambda s: s.isna() | ((s >= EARLIEST_PLAUSIBLE) & (s <= latest)),
+                               name=f"plausible_date({EARLIEST_PLAUSIBLE.date()}..{latest:%Y-%m-%d %H:%M})"))
+    return pa.Column(_DTYPES[c.conversion], checks=checks, nullable=not c.required,
+                     unique=c.name == spec.key_column, report_duplicates="all", title=c.field)
+
+
+def validate(spec: SyncSpec, frame: pd.DataFrame, now: pd.Timestamp | None = None) -> ValidationResult:
+    """Split one transformed chunk into clean rows and rejects with every failed check."""
+    reasons: dict[object, list[dict]] = {}
+    if CONVERSION_ERRORS in frame:
+        for idx, errs in frame[CONVERSION_ERRORS].items():
+            if errs:
+                reasons.setdefault(idx, []).extend(errs)
+    by_name = {c.name: c for c in spec.columns}
+    for schema in (raw_schema(spec), clean_schema(spec, now)):
+        for idx, reason in _failed_checks(schema, frame, by_name):
+            found = reasons.setdefault(idx, [])
+            # Both schemas check the key; report each (check, column) once.
+            if not any(r["check"] == reason["check"] and r["column"] == reason["column"] for r in found):
+                found.append(reason)
+    bad = frame.index.isin(list(reasons))
+    clean = frame.loc[~bad, [c.name for c in spec.columns] + [CHANGE_TIME]].reset_index(drop=True)
+    return ValidationResult(clean=clean, rejects=_rejects(spec, frame.loc[bad], reasons))
+
+
+def _failed_checks(schema: pa.DataFrameSchema, frame: pd.DataFrame, by_name: dict[str, ColumnSpec]):
+    """Yield (row index, reason) for every failure case; schema-level failures are bugs: raise."""
+    try:
+        schema.validate(frame, lazy=True)
+        return
+    except SchemaErrors as exc:
+        cases = exc.failure_cases
+    if cases["index"].isna().any():
+        wrong = cases[cases["index"].isna()]
+        raise TypeError(f"{schema.name}: frame does not have the spec's shape or dtypes:\n{wrong.to_string()}")
+    for case in cases.itertuples(index=False):
+        col = by_name.get(case.column)
+        value = case.failure_case
+        yield case.index, {
+            "check": str(case.check),
+            "field": col.field if col else case.column,
+            "column": case.column,
+            "value": None if pd.isna(value) else str(value),
+        }
+
+
+def _rejects(spec: SyncSpec, bad: pd.DataFrame, reasons: dict[object, list[dict]]) -> pd.DataFrame:
+    key_pos = spec.field_keys.index(spec.key_field)
+    rows = []
+    for idx, row in bad.iterrows():
+        raw = row[RAW] if RAW in bad else None
+        rows.append({
+            # The raw key names the record even when it failed to convert.
+            "key": record_key_text(raw[key_pos] if raw is not None else row[spec.key_column]),
+            "change_time": row[CHANGE_TIME],
+            "reasons": reasons[idx],
+            "payload": payload_json(spec, raw) if raw is not None else None,
+        })
+    return pd.DataFrame(rows, columns=REJECT_COLUMNS)

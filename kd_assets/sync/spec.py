@@ -1,0 +1,299 @@
+"""The sync spec: which Kingdee form and fields map to which target columns, and how.
+
+A spec is the "metadata configuration" of the seed, kept in ``kd_assets/specs/<name>.yaml``.
+Everything downstream (conversion, pandera schemas, DDL, upserts) is derived from it, so adding
+a column or a second form is a YAML edit. Loading validates the file strictly and every error
+names the file and the offending key or column, because a typo here silently empties a column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
+
+SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+FIELD_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+
+# SQL types a spec may use, and the conversions that can produce a value for each.
+_SQL_TYPES = {
+    re.compile(r"^bigint$"): {"int"},
+    re.compile(r"^int$"): {"int"},
+    re.compile(r"^varchar\((\d{1,5})\)$"): {"text", "code"},
+    re.compile(r"^char\((\d{1,3})\)$"): {"text", "code"},
+    re.compile(r"^text$"): {"text", "code"},
+    re.compile(r"^decimal\((\d{1,2}),(\d{1,2})\)$"): {"decimal"},
+    re.compile(r"^datetime(\(3\))?$"): {"datetime"},
+    re.compile(r"^boolean$"): {"bool"},
+}
+CONVERSIONS = ("int", "decimal", "text", "code", "datetime", "bool")
+
+_TOP_KEYS = {"form_id", "key", "change_time_fields", "extra_filter", "tables", "columns"}
+_REQUIRED_TOP = {"form_id", "key", "change_time_fields", "tables", "columns"}
+_KEY_KEYS = {"field", "column"}
+_TABLE_KEYS = {"target", "landing", "clean", "quarantine", "sync_log"}
+_COLUMN_KEYS = {"field", "name", "type", "conversion", "required", "allowed", "pattern", "min"}
+_REQUIRED_COLUMN = {"field", "name", "type", "conversion"}
+
+
+class SpecError(ValueError):
+    """A sync spec file is wrong; the message names the file and the key or column."""
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One Kingdee field mapped to one target column."""
+
+    field: str
+    name: str
+    sql_type: str
+    conversion: str
+    required: bool = False
+    allowed: tuple[str, ...] | None = None
+    pattern: str | None = None
+    min: float | None = None
+
+    @property
+    def max_length(self) -> int | None:
+        """Longest text the SQL type holds (varchar/char), else None."""
+        m = re.match(r"^(?:var)?char\((\d+)\)$", self.sql_type)
+        return int(m.group(1)) if m else None
+
+    @property
+    def precision_scale(self) -> tuple[int, int] | None:
+        m = re.match(r"^decimal\((\d+),(\d+)\)$", self.sql_type)
+        return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+@dataclass(frozen=True)
+class TableNames:
+    target: str
+    landing: str
+    clean: str
+    quarantine: str
+    sync_log: str
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """A validated sync spec. ``field_keys`` is the FieldKeys list sent to ExecuteBillQuery."""
+
+    name: str
+    path: Path
+    form_id: str
+    key_field: str
+    key_column: str
+    change_time_fields: tuple[str, ...]
+    extra_filter: str
+    tables: TableNames
+    columns: tuple[ColumnSpec, ...]
+
+    @property
+    def field_keys(self) -> list[str]:
+        return [c.field for c in self.columns]
+
+    @property
+    def key(self) -> ColumnSpec:
+        return self.column_for_field(self.key_field)
+
+    @property
+    def change_columns(self) -> tuple[ColumnSpec, ...]:
+        """Target columns of the change-time fields, in spec order."""
+        return tuple(self.column_for_field(f) for f in self.change_time_fields)
+
+    def column_for_field(self, field: str) -> ColumnSpec:
+        for c in self.columns:
+            if c.field == field:
+                return c
+        raise KeyError(f"{self.path}: no column for Kingdee field {field!r}")
+
+
+def load_spec(name_or_path: str | Path) -> SyncSpec:
+    """Load and validate a spec by name (``bd_customer`` → specs/bd_customer.yaml) or path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = SPECS_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise SpecError(f"{path}: sync spec not found")
+    try:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML: {exc}") from exc
+    return _SpecParser(path).parse(doc)
+
+
+class _SpecParser:
+    """Turns the YAML document into a SyncSpec, failing on the first mistake with its location."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, where: str, problem: str) -> SpecError:
+        return SpecError(f"{self.path}: {where}: {problem}")
+
+    def mapping(self, value: Any, where: str, allowed: set[str], required: set[str]) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"expected a mapping, got {type(value).__name__}")
+        for k in value:
+            if k not in allowed:
+                raise self.fail(where, f"unknown key {k!r} (allowed: {', '.join(sorted(allowed))})")
+        for k in sorted(required - set(value)):
+            raise self.fail(where, f"missing key {k!r}")
+        return value
+
+    def typed(self, value: Any, where: str, kind: type | tuple[type, ...]) -> Any:
+        # bool is an int in Python; a YAML `yes` must not pass as a number.
+        if isinstance(value, bool) and kind is not bool:
+            ok = False
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            raise self.fail(where, f"expected {names}, got {type(value).__name__} {value!r}")
+        return value
+
+    def identifier(self, value: Any, where: str) -> str:
+        self.typed(value, where, str)
+        if not SQL_IDENTIFIER.match(value):
+            raise self.fail(where, f"unsafe SQL identifier {value!r} (must match {SQL_IDENTIFIER.pattern})")
+        return value
+
+    def field_key(self, value: Any, where: str) -> str:
+        self.typed(value, where, str)
+        if not FIELD_KEY.match(value):
+            raise self.fail(where, f"unsafe Kingdee field key {value!r} (must match {FIELD_KEY.pattern})")
+        return value
+
+    def parse(self, doc: Any) -> SyncSpec:
+        doc = self.mapping(doc, "top level", _TOP_KEYS, _REQUIRED_TOP)
+        form_id = self.field_key(doc["form_id"], "form_id")
+        key = self.mapping(doc["key"], "key", _KEY_KEYS, _KEY_KEYS)
+        key_field = self.field_key(key["field"], "key.field")
+        key_column = self.identifier(key["column"], "key.column")
+        extra_filter = self.typed(doc.get("extra_filter", "") or "", "extra_filter", str)
+        tables = self.parse_tables(doc["tables"])
+        columns = self.parse_columns(doc["columns"])
+        self.check_key(columns, key_field, key_column)
+        change = self.parse_change_fields(doc["change_time_fields"], columns)
+        return SyncSpec(
+            name=self.path.stem, path=self.path, form_id=form_id, key_field=key_field,
+            key_column=key_column, change_time_fields=change, extra_filter=extra_filter,
+            tables=tables, columns=columns,
+        )
+
+    def parse_tables(self, value: Any) -> TableNames:
+        t = self.mapping(value, "tables", _TABLE_KEYS, {"target"})
+        target = self.identifier(t["target"], "tables.target")
+        # Derived defaults keep the helper tables next to the target they serve; the sync log is
+        # shared by all forms (it has an asset column) so BI tools read one table.
+        names = {"landing": f"{target}_landing", "clean": f"{target}_clean",
+                 "quarantine": f"{target}_quarantine", "sync_log": "kd_sync_log"}
+        for k in names:
+            if k in t:
+                names[k] = self.identifier(t[k], f"tables.{k}")
+        all_names = [target, *names.values()]
+        if len(set(all_names)) != len(all_names):
+            raise self.fail("tables", f"table names must differ: {all_names}")
+        return TableNames(target=target, **names)
+
+    def parse_columns(self, value: Any) -> tuple[ColumnSpec, ...]:
+        self.typed(value, "columns", list)
+        if not value:
+            raise self.fail("columns", "at least one column is required")
+        columns, names, fields = [], set(), set()
+        for i, raw in enumerate(value):
+            col = self.parse_column(raw, i)
+            where = f"columns[{i}] ({col.name})"
+            if col.name in names:
+                raise self.fail(where, f"duplicate target column {col.name!r}")
+            if col.field in fields:
+                raise self.fail(where, f"duplicate Kingdee field {col.field!r}")
+            names.add(col.name)
+            fields.add(col.field)
+            columns.append(col)
+        return tuple(columns)
+
+    def parse_column(self, raw: Any, i: int) -> ColumnSpec:
+        label = raw.get("name", raw.get("field", "?")) if isinstance(raw, dict) else "?"
+        where = f"columns[{i}] ({label})"
+        c = self.mapping(raw, where, _COLUMN_KEYS, _REQUIRED_COLUMN)
+        field = self.field_key(c["field"], f"{where}.field")
+        name = self.identifier(c["name"], f"{where}.name")
+        sql_type = self.typed(c["type"], f"{where}.type", str).strip().lower().replace(" ", "")
+        conversion = self.typed(c["conversion"], f"{where}.conversion", str)
+        if conversion not in CONVERSIONS:
+            raise self.fail(f"{where}.conversion", f"unknown conversion {conversion!r} (allowed: {', '.join(CONVERSIONS)})")
+        fits = [convs for rx, convs in _SQL_TYPES.items() if rx.match(sql_type)]
+        if not fits:
+            raise self.fail(f"{where}.type", f"SQL type {c['type']!r} not allowed "
+                            "(bigint, int, varchar(N), char(N), text, decimal(P,S), datetime, datetime(3), boolean)")
+        if conversion not in fits[0]:
+            raise self.fail(where, f"conversion {conversion!r} cannot fill SQL type {sql_type!r}")
+        return ColumnSpec(
+            field=field, name=name, sql_type=sql_type, conversion=conversion,
+            required=self.typed(c.get("required", False), f"{where}.required", bool),
+            allowed=self.parse_allowed(c, conversion, where),
+            pattern=self.parse_pattern(c, conversion, where),
+            min=self.parse_min(c, conversion, where),
+        )
+
+    def parse_allowed(self, c: dict, conversion: str, where: str) -> tuple[str, ...] | None:
+        if conversion != "code":
+            if "allowed" in c:
+                raise self.fail(f"{where}.allowed", "only a 'code' conversion takes allowed values")
+            return None
+        if "allowed" not in c:
+            raise self.fail(where, "a 'code' conversion needs 'allowed' values")
+        values = self.typed(c["allowed"], f"{where}.allowed", list)
+        if not values or not all(isinstance(v, str) for v in values):
+            raise self.fail(f"{where}.allowed", "expected a non-empty list of strings")
+        return tuple(values)
+
+    def parse_pattern(self, c: dict, conversion: str, where: str) -> str | None:
+        if "pattern" not in c:
+            return None
+        if conversion not in ("text", "code"):
+            raise self.fail(f"{where}.pattern", "only text and code columns take a pattern")
+        pattern = self.typed(c["pattern"], f"{where}.pattern", str)
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise self.fail(f"{where}.pattern", f"invalid regex: {exc}") from exc
+        return pattern
+
+    def parse_min(self, c: dict, conversion: str, where: str) -> float | None:
+        if "min" not in c:
+            return None
+        if conversion not in ("int", "decimal"):
+            raise self.fail(f"{where}.min", "only int and decimal columns take a minimum")
+        return float(self.typed(c["min"], f"{where}.min", (int, float)))
+
+    def check_key(self, columns: tuple[ColumnSpec, ...], key_field: str, key_column: str) -> None:
+        matches = [c for c in columns if c.field == key_field]
+        if not matches:
+            raise self.fail("key.field", f"missing key column: no column maps Kingdee field {key_field!r}")
+        col = matches[0]
+        if col.name != key_column:
+            raise self.fail("key.column", f"key field {key_field!r} maps to {col.name!r}, not {key_column!r}")
+        if col.conversion != "int":
+            raise self.fail("key.field", f"key column {col.name!r} must use the 'int' conversion")
+
+    def parse_change_fields(self, value: Any, columns: tuple[ColumnSpec, ...]) -> tuple[str, ...]:
+        self.typed(value, "change_time_fields", list)
+        if not value:
+            raise self.fail("change_time_fields", "at least one change-time field is required")
+        by_field = {c.field: c for c in columns}
+        for i, f in enumerate(value):
+            self.field_key(f, f"change_time_fields[{i}]")
+            if f not in by_field:
+                raise self.fail(f"change_time_fields[{i}]", f"{f!r} is not a column of the spec")
+            if by_field[f].conversion != "datetime":
+                raise self.fail(f"change_time_fields[{i}]", f"{f!r} must use the 'datetime' conversion")
+        if len(set(value)) != len(value):
+            raise self.fail("change_time_fields", "duplicate field")
+        return tuple(value)

@@ -1,0 +1,375 @@
+"""The target database: landing, clean staging, quarantine, monotonic target upsert, sync log.
+
+Write-audit-publish in tables: ``land_rows`` keeps rows as fetched, ``write_clean`` keeps the
+validated typed rows, ``upsert_target`` publishes them to the table other systems read. Every
+write is keyed and guarded by the change time, so re-runs are idempotent and an older version
+never overwrites a newer one. Reads are keyset-paged iterators, so memory stays bounded.
+
+Works on MySQL/MariaDB (PyMySQL) and on SQLite, the embedded default. Datetimes are naive
+source-local (Kingdee's clock); bookkeeping times (``synced_at``, ``fetched_at`` …) are naive UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from kd_assets.sync.bulk import is_mysql, upsert_frame
+from kd_assets.sync.ddl import build_tables, ensure_tables
+from kd_assets.sync.spec import SyncSpec
+from kd_assets.sync.sqltext import row_signature
+from kd_assets.sync.synclog import SyncLog
+from kd_assets.sync.transform import CHANGE_TIME, coerce_frame, convert_column, payload_json, \
+    record_key_text, row_from_payload
+
+DEFAULT_SQLITE_PATH = ".dagster_home/kd_target.sqlite"
+DEFAULT_CHUNK_SIZE = 10_000
+_IN_BATCH = 5_000  # keys per IN (...) list: short statements, few round trips
+
+
+def create_target_engine(url: str | None = None, *, pool_size: int = 5, max_overflow: int = 5) -> sa.Engine:
+    """An engine for ``url``; None/"" means the embedded SQLite file (``KD_SQLITE_PATH``)."""
+    if not url:
+        path = Path(os.environ.get("KD_SQLITE_PATH") or DEFAULT_SQLITE_PATH)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{path}"
+    if url.startswith("sqlite"):
+        engine = sa.create_engine(url)
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):
+            # WAL lets the UI read while a run writes; busy_timeout waits instead of failing.
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    # pre_ping + recycle survive MySQL's wait_timeout closing idle pooled connections.
+    return sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_size=pool_size,
+                            max_overflow=max_overflow)
+
+
+@dataclass(frozen=True)
+class UpsertCounts:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    skipped_older: int = 0
+
+    def __add__(self, other: "UpsertCounts") -> "UpsertCounts":
+        return UpsertCounts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())))
+
+    def as_tuple(self) -> tuple[int, int, int, int]:
+        return (self.inserted, self.updated, self.unchanged, self.skipped_older)
+
+    @property
+    def total(self) -> int:
+        return sum(self.as_tuple())
+
+
+@dataclass(frozen=True)
+class LandCounts:
+    landed: int = 0
+    quarantined: int = 0  # rows without a usable key: they cannot be landed, so they are kept here
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class TargetStore(SyncLog):
+    """All tables of one spec in one database."""
+
+    def __init__(self, engine: sa.Engine, spec: SyncSpec):
+        self.engine = engine
+        self.spec = spec
+        self.tables = build_tables(spec)
+        self.key = spec.key_column
+
+    # ---- schema -------------------------------------------------------------------------
+
+    def ensure_tables(self) -> list[str]:
+        """Create or migrate (add columns only) every table; returns the changes made."""
+        if is_mysql(self.engine):
+            with self.engine.connect() as conn:
+                mode = conn.exec_driver_sql("SELECT @@SESSION.sql_mode").scalar() or ""
+            if "NO_BACKSLASH_ESCAPES" in mode:
+                raise RuntimeError("sql_mode NO_BACKSLASH_ESCAPES is set; the bulk writer escapes "
+                                   "with backslashes. Remove it for this user or database.")
+        return ensure_tables(self.engine, self.tables)
+
+    # ---- landing ------------------------------------------------------------------------
+
+    def land_rows(self, rows: Sequence[Sequence], run_id: str, partition_key: str | None) -> LandCounts:
+        """Keep rows as fetched (JSON payload), newest version per key; keyless rows → quarantine."""
+        if not rows:
+            return LandCounts()
+        spec, fields = self.spec, self.spec.field_keys
+        key_pos = fields.index(spec.key_field)
+        keys, bad_key, _ = convert_column(spec.key, [r[key_pos] for r in rows])
+        frame = pd.DataFrame({self.key: keys})
+        for col in spec.change_columns:
+            pos = fields.index(col.field)
+            frame[col.name] = convert_column(col, [r[pos] for r in rows])[0]
+        frame[CHANGE_TIME] = frame[[c.name for c in spec.change_columns]].max(axis=1)
+        frame["payload"] = [payload_json(spec, r) for r in rows]
+        frame["fetched_at"], frame["run_id"], frame["partition_key"] = utc_now(), run_id, partition_key
+        bad = np.asarray(bad_key) | frame[self.key].isna().to_numpy()
+        if bad.any():
+            self.quarantine(self._keyless_rejects(rows, frame, bad, key_pos), run_id, partition_key)
+        with self.engine.begin() as conn:
+            upsert_frame(conn, self.tables.landing, self.tables.kinds, frame[~bad], list(frame.columns),
+                         guard=CHANGE_TIME)
+        return LandCounts(landed=int((~bad).sum()), quarantined=int(bad.sum()))
+
+    def _keyless_rejects(self, rows, frame, bad, key_pos) -> pd.DataFrame:
+        reason = {"check": "raw_key", "field": self.spec.key_field, "column": self.key,
+                  "value": None, "message": f"{self.spec.key_field} missing or not an integer"}
+        picked = np.flatnonzero(bad)
+        return pd.DataFrame({
+            "key": [record_key_text(rows[i][key_pos]) for i in picked],
+            "change_time": frame[CHANGE_TIME].to_numpy()[picked],
+            "reasons": [[{**reason, "value": rows[i][key_pos]}] for i in picked],
+            "payload": frame["payload"].to_numpy()[picked],
+        })
+
+    def iter_landed(self, window_start: dt.datetime, window_end: dt.datetime,
+                    chunk_size: int = DEFAULT_CHUNK_SIZE, partition_key: str | None = None
+                    ) -> Iterator[list[list]]:
+        """Landed rows whose change fields fall in [start, end), in key order, in chunks.
+
+        Rows whose change time could not be read are yielded for the partition they were landed
+        under (``partition_key``), so they reach validation and quarantine instead of vanishing.
+        """
+        t = self.tables.landing
+        where = self._window(t, window_start, window_end)
+        if partition_key is not None:
+            where = sa.or_(where, sa.and_(t.c.change_time.is_(None), t.c.partition_key == partition_key))
+        for chunk in self._keyset(t, [t.c[self.key], t.c.payload], where, chunk_size):
+            yield [row_from_payload(self.spec, r.payload) for r in chunk]
+
+    # ---- clean staging ------------------------------------------------------------------
+
+    def write_clean(self, frame: pd.DataFrame, run_id: str, partition_key: str | None) -> int:
+        """Stage validated rows (guarded by change time); rows that now pass leave quarantine."""
+        if frame.empty:
+            return 0
+        out = self._spec_frame(frame)
+        out["row_hash"] = row_signature(self.spec, out)
+        out["run_id"], out["partition_key"], out["cleaned_at"] = run_id, partition_key, utc_now()
+        with self.engine.begin() as conn:
+            upsert_frame(conn, self.tables.clean, self.tables.kinds, out, list(out.columns), guard=CHANGE_TIME)
+            self._resolve_quarantine(conn, out)
+        return len(out)
+
+    def iter_clean(self, window_start: dt.datetime, window_end: dt.datetime,
+                   chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[pd.DataFrame]:
+        """Clean rows whose change fields fall in [start, end), typed as ``to_frame`` types them."""
+        t = self.tables.clean
+        cols = [t.c[c.name] for c in self.spec.columns] + [t.c.change_time]
+        for chunk in self._keyset(t, cols, self._window(t, window_start, window_end), chunk_size):
+            yield coerce_frame(self.spec, pd.DataFrame(chunk, columns=[c.name for c in cols]))
+
+    # ---- quarantine ---------------------------------------------------------------------
+
+    def quarantine(self, rejects: pd.DataFrame, run_id: str, partition_key: str | None) -> int:
+        """Keep rejects (key, change_time, reasons, payload); same key + partition replaces."""
+        if rejects.empty:
+            return 0
+        out = pd.DataFrame({
+            "record_key": rejects["key"].astype(str).to_numpy(),
+            "partition_key": partition_key or "",
+            "run_id": run_id,
+            CHANGE_TIME: pd.to_datetime(rejects["change_time"]).to_numpy(),
+            "reasons": [json.dumps(r, ensure_ascii=False, default=str) for r in rejects["reasons"]],
+            "payload": rejects["payload"].to_numpy(),
+            "quarantined_at": utc_now(),
+        })
+        with self.engine.begin() as conn:
+            upsert_frame(conn, self.tables.quarantine, self.tables.kinds, out, list(out.columns))
+        return len(out)
+
+    def quarantined(self, partition_key: str | None = None) -> pd.DataFrame:
+        """Quarantined rows (all, or one partition's), with ``reasons`` decoded from JSON."""
+        t = self.tables.quarantine
+        q = sa.select(t).order_by(t.c.partition_key, t.c.record_key)
+        if partition_key is not None:
+            q = q.where(t.c.partition_key == partition_key)
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(q).all(), columns=[c.name for c in t.columns])
+        frame["reasons"] = [json.loads(r) for r in frame["reasons"]]
+        return frame
+
+    def quarantine_count(self, partition_key: str | None = None) -> int:
+        t = self.tables.quarantine
+        q = sa.select(sa.func.count()).select_from(t)
+        if partition_key is not None:
+            q = q.where(t.c.partition_key == partition_key)
+        with self.engine.connect() as conn:
+            return int(conn.execute(q).scalar_one())
+
+    def _resolve_quarantine(self, conn: sa.Connection, clean: pd.DataFrame) -> None:
+        """A key that passes at a change time ≥ its quarantined one is removed from quarantine
+        (in every partition): quarantine lists what is wrong now, not what once was."""
+        t = self.tables.quarantine
+        passed = dict(zip(clean[self.key].astype(str), clean[CHANGE_TIME]))
+        stale = []
+        for batch in _batches(list(passed), _IN_BATCH):
+            for r in conn.execute(sa.select(t.c.record_key, t.c.partition_key, t.c.change_time)
+                                  .where(t.c.record_key.in_(batch))):
+                if r.change_time is None or pd.Timestamp(r.change_time) <= passed[r.record_key]:
+                    stale.append({"k": r.record_key, "p": r.partition_key})
+        if stale:
+            conn.execute(t.delete().where(t.c.record_key == sa.bindparam("k"),
+                                          t.c.partition_key == sa.bindparam("p")), stale)
+
+    # ---- target -------------------------------------------------------------------------
+
+    def upsert_target(self, frame: pd.DataFrame, run_id: str, force_keys: Iterable[int] = ()) -> UpsertCounts:
+        """Publish clean rows: insert new keys, update changed rows whose change time is ≥ the
+        stored one, skip unchanged and older rows without sending them.
+
+        ``force_keys`` overwrite regardless of change time: reconciliation uses it to heal rows
+        whose change time went backwards at the source (Enable clearing FForbidDate, UnAudit
+        clearing the approve date). A row that was soft-deleted and comes back is un-deleted.
+        """
+        if frame.empty:
+            return UpsertCounts()
+        out = self._spec_frame(frame).reset_index(drop=True)
+        out["row_hash"] = row_signature(self.spec, out)
+        stored = self._stored_state(out[self.key])
+        plan = _plan_upsert(out, stored, self.key, set(force_keys))
+        out["synced_at"], out["run_id"] = utc_now(), run_id
+        out["is_deleted"], out["deleted_at"] = False, pd.NaT
+        cols = [c for c in out.columns if c != CHANGE_TIME] + [CHANGE_TIME]
+        with self.engine.begin() as conn:
+            upsert_frame(conn, self.tables.target, self.tables.kinds, out[plan.send_guarded], cols,
+                         guard=CHANGE_TIME)
+            upsert_frame(conn, self.tables.target, self.tables.kinds, out[plan.send_forced], cols)
+        return plan.counts
+
+    def _stored_state(self, keys: pd.Series) -> pd.DataFrame:
+        t = self.tables.target
+        rows = []
+        with self.engine.connect() as conn:
+            for batch in _batches([int(k) for k in keys], _IN_BATCH):
+                rows += conn.execute(sa.select(t.c[self.key], t.c.change_time, t.c.row_hash, t.c.is_deleted)
+                                     .where(t.c[self.key].in_(batch))).all()
+        stored = pd.DataFrame(rows, columns=[self.key, "stored_change_time", "stored_hash", "stored_deleted"])
+        stored[self.key] = stored[self.key].astype("Int64")
+        stored["stored_change_time"] = pd.to_datetime(stored["stored_change_time"]).astype("datetime64[ns]")
+        return stored
+
+    def _spec_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[[c.name for c in self.spec.columns] + [CHANGE_TIME]].copy()
+
+    # ---- reconciliation support ---------------------------------------------------------
+
+    def target_keys(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[sa.Row]:
+        """Every target row's key, change_time, code (status) columns and is_deleted, by key."""
+        t = self.tables.target
+        cols = [t.c[self.key], t.c.change_time, *[t.c[c.name] for c in self.spec.columns
+                                                  if c.conversion == "code"], t.c.is_deleted]
+        for chunk in self._keyset(t, cols, sa.true(), chunk_size):
+            yield from chunk
+
+    def soft_delete(self, keys: Iterable[int], run_id: str) -> int:
+        """Mark rows deleted at the source (found by a key scan); returns rows newly marked."""
+        t, n = self.tables.target, 0
+        with self.engine.begin() as conn:
+            for batch in _batches([int(k) for k in keys], _IN_BATCH):
+                n += conn.execute(t.update().where(t.c[self.key].in_(batch), t.c.is_deleted == sa.false())
+                                  .values(is_deleted=True, deleted_at=utc_now(), run_id=run_id)).rowcount
+        return n
+
+    def read_target(self, keys: Iterable[int] | None = None) -> pd.DataFrame:
+        """Target rows (all, or the given keys), typed like ``to_frame`` plus bookkeeping."""
+        t = self.tables.target
+        q = sa.select(t).order_by(t.c[self.key])
+        if keys is not None:
+            q = q.where(t.c[self.key].in_([int(k) for k in keys]))
+        with self.engine.connect() as conn:
+            frame = pd.DataFrame(conn.execute(q).all(), columns=[c.name for c in t.columns])
+        return coerce_frame(self.spec, frame)
+
+    def newest_change_time(self) -> dt.datetime | None:
+        """Greatest change time in the target: where an incremental probe starts."""
+        with self.engine.connect() as conn:
+            return conn.execute(sa.select(sa.func.max(self.tables.target.c.change_time))).scalar()
+
+    def clean_target_diff(self, window_start: dt.datetime, window_end: dt.datetime,
+                          sample: int = 20) -> tuple[int, pd.DataFrame]:
+        """Clean rows of the window missing from the target or with another change time."""
+        c, t = self.tables.clean, self.tables.target
+        j = c.outerjoin(t, c.c[self.key] == t.c[self.key])
+        cond = sa.and_(self._window(c, window_start, window_end),
+                       sa.or_(t.c[self.key].is_(None), t.c.change_time != c.c.change_time))
+        with self.engine.connect() as conn:
+            n = conn.execute(sa.select(sa.func.count()).select_from(j).where(cond)).scalar_one()
+            rows = conn.execute(sa.select(c.c[self.key], c.c.change_time.label("clean_change_time"),
+                                          t.c.change_time.label("target_change_time"))
+                                .select_from(j).where(cond).order_by(c.c[self.key]).limit(sample)).all()
+        return int(n), pd.DataFrame(rows, columns=[self.key, "clean_change_time", "target_change_time"])
+
+    # ---- helpers ------------------------------------------------------------------------
+
+    def _window(self, table: sa.Table, start: dt.datetime, end: dt.datetime):
+        """The fetch predicate: any change field in the half-open window [start, end)."""
+        return sa.or_(*[sa.and_(table.c[c.name] >= start, table.c[c.name] < end)
+                        for c in self.spec.change_columns])
+
+    def _keyset(self, table: sa.Table, columns, where, chunk_size: int) -> Iterator[list[sa.Row]]:
+        """Pages by key (``key > last``), never by offset: bounded memory, stable under writes."""
+        key, last = table.c[self.key], None
+        while True:
+            q = sa.select(*columns).where(where).order_by(key).limit(chunk_size)
+            if last is not None:
+                q = q.where(key > last)
+            with self.engine.connect() as conn:
+                chunk = conn.execute(q).all()
+            if not chunk:
+                return
+            yield chunk
+            last = getattr(chunk[-1], self.key)
+            if len(chunk) < chunk_size:
+                return
+
+
+@dataclass(frozen=True)
+class _UpsertPlan:
+    send_guarded: np.ndarray
+    send_forced: np.ndarray
+    counts: UpsertCounts
+
+
+def _plan_upsert(out: pd.DataFrame, stored: pd.DataFrame, key: str, force: set[int]) -> _UpsertPlan:
+    """Classify each incoming row against the stored change time and row signature."""
+    m = out[[key, CHANGE_TIME, "row_hash"]].merge(stored, on=key, how="left")
+    present = m["stored_change_time"].notna().to_numpy()
+    forced = m[key].isin(force).to_numpy() & present
+    same = (present & (m[CHANGE_TIME] == m["stored_change_time"]).to_numpy()
+            & (m["row_hash"] == m["stored_hash"]).to_numpy()
+            & ~(m["stored_deleted"] == True).to_numpy())  # noqa: E712 (NaN for new keys)
+    older = present & ~forced & (m[CHANGE_TIME] < m["stored_change_time"]).to_numpy()
+    update = present & ~same & ~older
+    return _UpsertPlan(
+        send_guarded=~present | (update & ~forced),
+        send_forced=update & forced,
+        counts=UpsertCounts(inserted=int((~present).sum()), updated=int(update.sum()),
+                            unchanged=int(same.sum()), skipped_older=int(older.sum())),
+    )
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

@@ -1,0 +1,191 @@
+"""Kingdee rows (lists in FieldKeys order) → a typed, renamed pandas frame, per the spec.
+
+Conversions are vectorised per column over a chunk. A value that cannot be converted never
+raises: the row carries its conversion errors (naming the record key and field) in
+``_conversion_errors`` and its raw list in ``_raw``, and validation sends it to quarantine.
+Datetimes stay naive source-local (Kingdee's clock, usually UTC+8): no time-zone shift, so
+stored values, windows and Kingdee filters all speak the same local time.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from kd_assets.sync.spec import ColumnSpec, SyncSpec
+
+CHANGE_TIME = "change_time"
+RAW = "_raw"
+CONVERSION_ERRORS = "_conversion_errors"
+
+# Kingdee sends `YYYY-MM-DDTHH:MM:SS` and sometimes `.fff`; a time-zone suffix would mean the
+# value is not source-local, so it is an error rather than a silent shift.
+_DATETIME_RX = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+_BOOL_WORDS = {"true": True, "1": True, "y": True, "false": False, "0": False, "n": False}
+_INT_RANGE = {"int": 2**31, "bigint": 2**63}
+
+
+def to_frame(spec: SyncSpec, rows: Sequence[Sequence]) -> pd.DataFrame:
+    """Convert one chunk of rows; adds ``change_time`` (greatest non-null change field)."""
+    width = len(spec.columns)
+    for row in rows:
+        if len(row) != width:
+            # Misaligned rows would put values in the wrong columns: fail loudly, not quietly.
+            raise ValueError(f"{spec.form_id}: row {row[:1]!r}… has {len(row)} values, "
+                             f"FieldKeys has {width}")
+    # Column-wise Python lists: one transpose in C, then per-column work (no per-row frames).
+    raw_columns = list(zip(*rows)) if rows else [()] * width
+    typed_columns: dict[str, object] = {}
+    failures: dict[int, list[dict]] = {}
+    keys = raw_columns[spec.field_keys.index(spec.key_field)]
+    for col, values in zip(spec.columns, raw_columns):
+        typed, bad, problem = convert_column(col, values)
+        typed_columns[col.name] = typed
+        for pos in np.flatnonzero(bad):
+            failures.setdefault(int(pos), []).append(
+                conversion_failure(spec, col, keys[pos], values[pos], problem))
+    frame = pd.DataFrame(typed_columns, index=pd.RangeIndex(len(rows)))
+    frame[CHANGE_TIME] = frame[[c.name for c in spec.change_columns]].max(axis=1)
+    frame[RAW] = pd.Series(list(rows), index=frame.index, dtype=object)
+    errors = np.full(len(frame), None, dtype=object)
+    for pos, errs in failures.items():
+        errors[pos] = errs
+    frame[CONVERSION_ERRORS] = errors
+    return frame
+
+
+def conversion_failure(spec: SyncSpec, col: ColumnSpec, key, value, problem: str) -> dict:
+    return {
+        "check": "conversion", "field": col.field, "column": col.name, "value": _jsonable(value),
+        "message": f"{spec.form_id} {spec.key_field}={key!r}: {col.field} ({col.name}) "
+                   f"value {value!r} {problem}",
+    }
+
+
+def _clean_text(values: Sequence) -> list:
+    """Trimmed text; None, "" and whitespace become None. Non-text values are rendered as text."""
+    return [(v.strip() or None) if type(v) is str else (None if v is None else (str(v).strip() or None))
+            for v in values]
+
+
+def convert_column(col: ColumnSpec, values: Sequence) -> tuple[pd.Series | np.ndarray, np.ndarray, str]:
+    """Return (typed values, mask of unconvertible non-blank values, what went wrong)."""
+    if col.conversion == "int" and all(type(v) is int for v in values):
+        return _to_int(col, values, None, None)
+    text = np.array(_clean_text(values), dtype=object)
+    blank = np.equal(text, None)
+    if col.conversion in ("text", "code"):
+        return text, np.zeros(len(text), dtype=bool), ""
+    if col.conversion == "int":
+        return _to_int(col, values, text, blank)
+    if col.conversion == "decimal":
+        return _to_decimal(col, text, blank)
+    if col.conversion == "datetime":
+        return _to_datetime(col, text, blank)
+    if col.conversion == "bool":
+        flags = pd.array([_BOOL_WORDS.get(v.lower()) if v is not None else None for v in text.tolist()],
+                         dtype="boolean")
+        return flags, np.asarray(flags.isna()) & ~blank, "is not a Kingdee flag (true/false/1/0)"
+    raise ValueError(f"unknown conversion {col.conversion!r} for {col.field}")
+
+
+def _to_int(col: ColumnSpec, values: Sequence, text: np.ndarray, blank: np.ndarray):
+    limit = _INT_RANGE[col.sql_type]
+    problem = f"is not an integer within {col.sql_type}"
+    if all(type(v) is int for v in values):  # the usual case: JSON ids, converted in C
+        try:
+            arr = np.array(values, dtype=np.int64)
+        except OverflowError:
+            arr = None
+        if arr is not None:
+            bad = np.abs(arr) >= limit
+            return pd.array(arr, dtype="Int64", copy=False) if not bad.any() else \
+                pd.Series(arr).mask(bad).astype("Int64"), bad, problem
+    num = pd.to_numeric(pd.Series(text), errors="coerce")
+    bad = ((num.isna() & ~blank) | (num.notna() & (num % 1 != 0)) | (num.abs() >= limit)).to_numpy()
+    return num.mask(bad).astype("Int64"), bad, problem
+
+
+def _to_decimal(col: ColumnSpec, text: list, blank: np.ndarray):
+    # float64 rounded to the column's scale: exact for the magnitudes of money amounts here
+    # (< 2**53 cents) and vectorised; the database stores the same rounded value.
+    precision, scale = col.precision_scale
+    num = pd.to_numeric(pd.Series(text), errors="coerce").astype("float64").round(scale)
+    bad = ((num.isna() & ~blank) | ~np.isfinite(num.fillna(0)) | (num.abs() >= 10.0 ** (precision - scale)))
+    bad = bad.to_numpy()
+    return num.mask(bad), bad, f"is not a number that fits {col.sql_type}"
+
+
+def _to_datetime(col: ColumnSpec, text: list, blank: np.ndarray):
+    # Store exactly what the column can hold so re-reads compare equal: whole seconds for
+    # `datetime`, milliseconds for `datetime(3)`. numpy parses ISO text in C; the regex keeps
+    # out what numpy would also accept but Kingdee never sends (time zones, week dates).
+    unit = "s" if col.sql_type == "datetime" else "ms"
+    checked = [v if v is None or _DATETIME_RX.fullmatch(v) else "NaT" for v in text.tolist()]
+    try:
+        parsed = np.array(checked, dtype=f"datetime64[{unit}]")
+    except ValueError:  # a calendar-impossible date such as 2024-13-01: parse one by one
+        parsed = np.array([_one_datetime(v, unit) for v in checked], dtype=f"datetime64[{unit}]")
+    parsed = parsed.astype("datetime64[ns]")
+    bad = np.isnat(parsed) & ~blank
+    return parsed, bad, "is not a source-local datetime YYYY-MM-DDTHH:MM:SS[.fff]"
+
+
+def _one_datetime(v, unit: str):
+    try:
+        return np.datetime64(v, unit) if v is not None else np.datetime64("NaT")
+    except ValueError:
+        return np.datetime64("NaT")
+
+
+def coerce_frame(spec: SyncSpec, frame: pd.DataFrame) -> pd.DataFrame:
+    """Give a frame read back from a database the dtypes ``to_frame`` produces."""
+    out = pd.DataFrame(index=frame.index)
+    for col in spec.columns:
+        s = frame[col.name]
+        if col.conversion == "int":
+            out[col.name] = pd.to_numeric(s).astype("Int64")
+        elif col.conversion == "decimal":
+            out[col.name] = pd.to_numeric(s.astype(object), errors="coerce").astype("float64").round(
+                col.precision_scale[1])
+        elif col.conversion == "datetime":
+            out[col.name] = pd.to_datetime(s).astype("datetime64[ns]")
+        elif col.conversion == "bool":
+            out[col.name] = s.astype("boolean")
+        else:
+            out[col.name] = s.astype(object).where(s.notna(), None)
+    for extra in frame.columns.difference(out.columns, sort=False):
+        out[extra] = frame[extra]
+    if CHANGE_TIME in frame:
+        out[CHANGE_TIME] = pd.to_datetime(frame[CHANGE_TIME]).astype("datetime64[ns]")
+    return out
+
+
+def payload_json(spec: SyncSpec, row: Sequence) -> str:
+    """The raw row as a JSON object keyed by Kingdee field (robust to spec column changes)."""
+    return json.dumps(dict(zip(spec.field_keys, row)), ensure_ascii=False, default=str)
+
+
+def row_from_payload(spec: SyncSpec, payload: str) -> list:
+    """A landed payload back to a row in the current spec's FieldKeys order."""
+    d = json.loads(payload)
+    return [d.get(k) for k in spec.field_keys]
+
+
+def _jsonable(value):
+    return value if value is None or isinstance(value, (str, int, float, bool)) else str(value)
+
+
+def record_key_text(value) -> str:
+    """A record key as quarantine text; a missing key still gets a stable, visible name."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
+        return "<missing>"
+    return str(value)[:64]
+
+
+__all__ = ["CHANGE_TIME", "RAW", "CONVERSION_ERRORS", "to_frame", "coerce_frame", "convert_column",
+           "payload_json", "row_from_payload", "record_key_text"]
