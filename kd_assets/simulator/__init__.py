@@ -1,0 +1,14 @@
+"""A faithful local Kingdee K3Cloud WebAPI server (BD_Customer), for demos, tests and benchmarks.
+
+    from kd_assets.simulator import SimulatorConfig, serve_in_thread
+    with serve_in_thread(SimulatorConfig(port=0, customers=300)) as sim:
+        sim.base_url   # http://127.0.0.1:PORT/k3cloud/
+        sim.admin_url  # http://127.0.0.1:PORT/_sim/
+
+`python -m kd_assets.simulator --help` lists every option.
+"""
+
+from kd_assets.simulator.app import SimulatorApp, SimulatorHandle, serve_in_thread
+from kd_assets.simulator.config import SimulatorConfig
+
+__all__ = ["SimulatorApp", "SimulatorConfig", "SimulatorHandle", "serve_in_thread"]

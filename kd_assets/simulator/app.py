@@ -1,0 +1,130 @@
+"""The simulator's parts wired together, and the in-thread server handle tests use."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Iterator
+
+from kd_assets.simulator.auth import Authenticator
+from kd_assets.simulator.clock import SimClock, parse_clock_text
+from kd_assets.simulator.config import SimulatorConfig
+from kd_assets.simulator.data import generate, reference_rows
+from kd_assets.simulator.faults import FaultInjector
+from kd_assets.simulator.query import QueryService
+from kd_assets.simulator.store import Store
+from kd_assets.simulator.writes import WriteService
+
+
+class SimulatorApp:
+    """Everything one simulator instance knows: data, clock, sessions, faults and counters."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.clock = SimClock(parse_clock_text(config.clock_start) if config.clock_start else None)
+        self.store = Store(config.db)
+        self.seed_data()
+        self.auth = Authenticator(config, self.clock.now)
+        self.faults = FaultInjector(config)
+        self.queries = QueryService(self.store, config.max_limit, config.shuffle_unordered,
+                                    random.Random(config.seed + 3))
+        self.writes = WriteService(self.store, self.clock.now, config.millis_share, config.seed,
+                                   config.enable_clears_forbid_date)
+        self.requests: Counter[str] = Counter()
+        self._counter_lock = threading.Lock()
+
+    def seed_data(self) -> None:
+        """Generate customers unless the database file already holds some (then keep them)."""
+        if self.store.customer_count() > 0:
+            return
+        # Dates end at the start of the clock's day, so a seed gives the same rows all day.
+        end = self.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
+        cfg = self.config
+        rows = generate(cfg.customers, cfg.seed, end, cfg.dirty_share, cfg.millis_share)
+        self.store.load(reference_rows(cfg.username), rows)
+
+    def count(self, name: str) -> None:
+        with self._counter_lock:
+            self.requests[name] += 1
+
+    def state(self) -> dict:
+        """What GET /_sim/state reports."""
+        by_status = dict(self.store.fetch("SELECT FDocumentStatus, count(*) FROM customer GROUP BY 1"))
+        faults = self.faults.state()
+        faults["session_ttl"] = self.auth.session_ttl
+        config = {k: v for k, v in asdict(self.config).items() if k not in ("password", "app_secret")}
+        return {
+            "now": self.clock.now().isoformat(" ", "seconds"), "frozen": self.clock.frozen,
+            "rows": {"customers": self.store.customer_count(),
+                     "masters": self.store.scalar("SELECT count(DISTINCT FMasterId) FROM customer"),
+                     "forbidden": self.store.scalar(
+                         "SELECT count(*) FROM customer WHERE FForbidStatus = 'B'"),
+                     "by_document_status": by_status},
+            "faults": faults, "requests": dict(self.requests), "sessions": self.auth.session_count(),
+            "logins": self.auth.logins, "rows_served": self.queries.rows_served, "config": config,
+        }
+
+    def close(self) -> None:
+        self.store.close()
+
+
+class SimulatorHandle:
+    """A running simulator: its URLs, config and app; `stop()` shuts it down."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        from kd_assets.simulator.activity import Activity
+        from kd_assets.simulator.server import make_server
+
+        self.app = SimulatorApp(config)
+        self.server = make_server(self.app)
+        host, port = self.server.server_address[:2]
+        self.config = config.with_overrides(port=port)
+        self.app.config = self.config  # state() reports the real port
+        self.base_url = f"http://{host}:{port}/k3cloud/"
+        self.admin_url = f"http://{host}:{port}/_sim/"
+        self._thread = threading.Thread(target=self.server.serve_forever, name="k3cloud-simulator",
+                                        daemon=True)
+        self.activity = Activity(self.app) if config.activity > 0 else None
+        self._stopped = False
+
+    def start(self) -> "SimulatorHandle":
+        self._thread.start()
+        if self.activity:
+            self.activity.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread (the CLI); Ctrl-C returns."""
+        if self.activity:
+            self.activity.start()
+        try:
+            self.server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Idempotent: fixtures and context managers may both call it."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.activity:
+            self.activity.stop()
+        if self._thread.is_alive():
+            self.server.shutdown()
+        self.server.server_close()
+        self.app.close()
+
+
+@contextmanager
+def serve_in_thread(config: SimulatorConfig | None = None) -> Iterator[SimulatorHandle]:
+    """Run a simulator in a background thread for the duration of the block."""
+    handle = SimulatorHandle(config or SimulatorConfig()).start()
+    try:
+        yield handle
+    finally:
+        handle.stop()

@@ -1,0 +1,99 @@
+"""SimulatorConfig: every option of the simulator, and the command line built from it.
+
+Each dataclass field is one CLI option (`--max-limit` for `max_limit`); its help text lives in
+the field's metadata so `--help` and the code cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import MISSING, dataclass, field, fields, replace
+from typing import Any
+
+
+def _opt(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """Settings of one simulator instance (server, data, auth, faults, behaviour switches)."""
+
+    # Server
+    host: str = _opt("127.0.0.1", "interface to listen on")
+    port: int = _opt(8090, "TCP port; 0 picks a free port")
+    db: str | None = _opt(None, "SQLite file to keep the data in (reused if it already holds "
+                                "customers); default: in memory")
+    max_body_bytes: int = _opt(8 * 1024 * 1024, "largest request body accepted; larger ones get "
+                                                "HTTP 413 and a response_error text")
+    # Data
+    customers: int = _opt(1000, "number of BD_Customer rows (FCUSTIDs) to generate")
+    seed: int = _opt(42, "random seed; the same seed and clock start give identical rows")
+    dirty_share: float = _opt(0.02, "share of rows with dirty data (empty names, negative "
+                                    "capital, malformed credit codes, modify before create)")
+    millis_share: float = _opt(0.3, "share of datetimes that carry milliseconds (.123)")
+    clock_start: str | None = _opt(None, "initial clock, 'YYYY-MM-DD HH:MM:SS' source-local "
+                                         "(UTC+8); default: real time. Generated dates end at "
+                                         "the start of that day")
+    # Credentials
+    acct_id: str = _opt("kd-demo", "data-center id (acctId)")
+    username: str = _opt("demo", "integration user name")
+    password: str = _opt("demo-pass", "password for ValidateUser")
+    lcid: int = _opt(2052, "language id of the user; 2052, 1033 and 3076 are accepted too")
+    app_id: str = _opt("300001_S0RBU1NFVFMtREVNTy1BUFAtU0VDUkVU",
+                       "registered third-party app id (clientId_encodedSecret)")
+    app_secret: str = _opt("kdassets-demo-app-secret", "app secret for signatures and "
+                                                       "LoginByAppSecret")
+    # Query behaviour
+    max_limit: int = _opt(2000, "row cap per query; larger Limit values are clamped")
+    shuffle_unordered: bool = _opt(False, "return rows in random order when OrderString is "
+                                          "empty (flushes out clients that rely on it)")
+    # Auth behaviour
+    session_ttl: float = _opt(1200.0, "idle seconds (on the simulator clock) before a session "
+                                      "expires; 0 = never")
+    silent_reissue: bool = _opt(False, "issue a fresh session id in Set-Cookie on every "
+                                       "authenticated call, as some servers do")
+    verify_api_signature: bool = _opt(True, "also verify X-Api-Signature when it is sent")
+    # Write behaviour
+    enable_clears_forbid_date: bool = _opt(True, "Enable clears FForbidDate (the harder case "
+                                                 "for incremental syncs)")
+    # Faults
+    fail_rate: float = _opt(0.0, "share of business requests that fail (HTTP 500/502 or a "
+                                 "response_error body), drawn from the seed")
+    throttle_rps: float = _opt(0.0, "business requests per second allowed before HTTP 429; "
+                                    "0 = unlimited")
+    retry_after: int = _opt(1, "seconds sent in Retry-After with HTTP 429")
+    latency_ms: int = _opt(0, "added latency per business request, in milliseconds")
+    activity: float = _opt(0.0, "every N seconds make a few edits, new customers, forbids "
+                                "and audits through the write services; 0 = off")
+
+    def with_overrides(self, **overrides: Any) -> "SimulatorConfig":
+        return replace(self, **overrides)
+
+
+def _add_option(parser: argparse.ArgumentParser, f: Any) -> None:
+    flag = "--" + f.name.replace("_", "-")
+    default = f.default if f.default is not MISSING else None
+    help_text = f"{f.metadata['help']} (default: {default})"
+    if isinstance(default, bool):
+        parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                            help=help_text)
+        return
+    kind = {int: int, float: float}.get(type(default), str)
+    parser.add_argument(flag, type=kind, default=default, help=help_text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m kd_assets.simulator",
+        description="A local Kingdee K3Cloud WebAPI server with BD_Customer data, for demos, "
+                    "tests and benchmarks. Admin API under /_sim/ (state, clock, faults).",
+    )
+    for f in fields(SimulatorConfig):
+        _add_option(parser, f)
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> SimulatorConfig:
+    namespace = build_parser().parse_args(argv)
+    return SimulatorConfig(**{f.name: getattr(namespace, f.name) for f in fields(SimulatorConfig)})
