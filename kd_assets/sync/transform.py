@@ -74,14 +74,14 @@ def _clean_text(values: Sequence) -> list:
 
 def convert_column(col: ColumnSpec, values: Sequence) -> tuple[pd.Series | np.ndarray, np.ndarray, str]:
     """Return (typed values, mask of unconvertible non-blank values, what went wrong)."""
-    if col.conversion == "int" and all(type(v) is int for v in values):
-        return _to_int(col, values, None, None)
+    if col.conversion == "int" and (fast := _int_fast_path(col, values)) is not None:
+        return fast
     text = np.array(_clean_text(values), dtype=object)
     blank = np.equal(text, None)
     if col.conversion in ("text", "code"):
         return text, np.zeros(len(text), dtype=bool), ""
     if col.conversion == "int":
-        return _to_int(col, values, text, blank)
+        return _to_int(col, text, blank)
     if col.conversion == "decimal":
         return _to_decimal(col, text, blank)
     if col.conversion == "datetime":
@@ -93,21 +93,25 @@ def convert_column(col: ColumnSpec, values: Sequence) -> tuple[pd.Series | np.nd
     raise ValueError(f"unknown conversion {col.conversion!r} for {col.field}")
 
 
-def _to_int(col: ColumnSpec, values: Sequence, text: np.ndarray, blank: np.ndarray):
-    limit = _INT_RANGE[col.sql_type]
-    problem = f"is not an integer within {col.sql_type}"
-    if all(type(v) is int for v in values):  # the usual case: JSON ids, converted in C
-        try:
-            arr = np.array(values, dtype=np.int64)
-        except OverflowError:
-            arr = None
-        if arr is not None:
-            bad = np.abs(arr) >= limit
-            return pd.array(arr, dtype="Int64", copy=False) if not bad.any() else \
-                pd.Series(arr).mask(bad).astype("Int64"), bad, problem
+def _int_fast_path(col: ColumnSpec, values: Sequence):
+    """JSON ids are plain ints: convert in C. None when the column needs the general path."""
+    if not all(type(v) is int for v in values):
+        return None
+    try:
+        arr = np.array(values, dtype=np.int64)
+    except OverflowError:
+        return None
+    bad = np.abs(arr) >= _INT_RANGE[col.sql_type]
+    if bad.any():
+        return None
+    return pd.array(arr, dtype="Int64"), bad, ""
+
+
+def _to_int(col: ColumnSpec, text: np.ndarray, blank: np.ndarray):
     num = pd.to_numeric(pd.Series(text), errors="coerce")
-    bad = ((num.isna() & ~blank) | (num.notna() & (num % 1 != 0)) | (num.abs() >= limit)).to_numpy()
-    return num.mask(bad).astype("Int64"), bad, problem
+    bad = ((num.isna() & ~blank) | (num.notna() & (num % 1 != 0))
+           | (num.abs() >= _INT_RANGE[col.sql_type])).to_numpy()
+    return num.mask(bad).astype("Int64"), bad, f"is not an integer within {col.sql_type}"
 
 
 def _to_decimal(col: ColumnSpec, text: list, blank: np.ndarray):

@@ -1,0 +1,149 @@
+"""Kingdee rows → typed frame: every conversion, blanks, bad values, change time, raw payload."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from kd_assets.sync.transform import (CHANGE_TIME, CONVERSION_ERRORS, RAW, coerce_frame, payload_json,
+                                      row_from_payload, to_frame)
+from kd_assets_tests.sync.rows import SPEC, kd_row
+
+
+def one(**columns) -> pd.Series:
+    return to_frame(SPEC, [kd_row(1001, **columns)]).iloc[0]
+
+
+def errors_of(**columns) -> list[dict]:
+    return one(**columns)[CONVERSION_ERRORS] or []
+
+
+def test_frame_has_spec_columns_in_order_plus_change_time_raw_and_errors():
+    frame = to_frame(SPEC, [kd_row(1), kd_row(2)])
+    assert list(frame.columns) == [c.name for c in SPEC.columns] + [CHANGE_TIME, RAW, CONVERSION_ERRORS]
+    assert frame[RAW].tolist() == [kd_row(1), kd_row(2)]
+    assert frame[CONVERSION_ERRORS].isna().all()
+
+
+def test_empty_chunk_gives_empty_typed_frame():
+    frame = to_frame(SPEC, [])
+    assert len(frame) == 0 and "customer_name" in frame
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("  Acme  ", "Acme"), ("", None), (" ", None), (None, None), (123, "123"),
+])
+def test_text_is_trimmed_and_blank_is_null(value, expected):
+    assert one(short_name=value)["short_name"] == expected
+
+
+@pytest.mark.parametrize("value, expected", [(1000000, 1000000.0), ("2500000.5", 2500000.5), (" 12 ", 12.0),
+                                             (0, 0.0), ("", None), (None, None), (1.005, 1.0)])
+def test_decimal_from_number_or_numeric_string_rounded_to_scale(value, expected):
+    got = one(registered_capital=value)["registered_capital"]
+    assert (pd.isna(got) and expected is None) or got == expected
+
+
+@pytest.mark.parametrize("value", ["12abc", "1e999", 1e17, "NaN-ish"])
+def test_bad_decimal_is_a_conversion_error_naming_key_and_field(value):
+    (err,) = errors_of(registered_capital=value)
+    assert err["field"] == "FRegisterFund" and err["column"] == "registered_capital"
+    assert "FCUSTID=1001" in err["message"] and "FRegisterFund" in err["message"]
+    assert pd.isna(one(registered_capital=value)["registered_capital"])
+
+
+@pytest.mark.parametrize("value, expected", [(7, 7), ("42", 42), (None, None), ("", None)])
+def test_int_from_int_or_numeric_string(value, expected):
+    got = one(master_id=value)["master_id"]
+    assert (pd.isna(got) and expected is None) or got == expected
+
+
+@pytest.mark.parametrize("value", ["x1", 1.5, True, 2**63])
+def test_bad_int_is_a_conversion_error(value):
+    (err,) = errors_of(master_id=value)
+    assert err["field"] == "FMasterId" and err["check"] == "conversion"
+
+
+def test_key_that_is_not_an_integer_is_named_by_its_raw_value():
+    frame = to_frame(SPEC, [kd_row("abc")])
+    (err,) = frame[CONVERSION_ERRORS].iloc[0]
+    assert err["field"] == "FCUSTID" and "FCUSTID='abc'" in err["message"]
+    assert pd.isna(frame["data_id"].iloc[0])
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2024-05-07T10:11:12", "2024-05-07 10:11:12"),
+    ("2024-05-07T10:11:12.345", "2024-05-07 10:11:12.345"),
+    ("2024-05-07T10:11:12.3456789"[:26], "2024-05-07 10:11:12.345"),  # sub-ms digits floored
+    ("2024-05-07 10:11:12", "2024-05-07 10:11:12"),
+])
+def test_datetime_keeps_naive_source_local_time_with_milliseconds(value, expected):
+    got = one(modified_at=value)["modified_at"]
+    assert got == pd.Timestamp(expected) and got.tz is None
+
+
+def test_datetime_column_without_fraction_drops_milliseconds():
+    assert one(created_at="2024-01-02T09:00:00.999")["created_at"] == pd.Timestamp("2024-01-02 09:00:00")
+
+
+@pytest.mark.parametrize("value", [None, "", " "])
+def test_missing_datetime_is_null(value):
+    assert pd.isna(one(forbidden_at=value)["forbidden_at"])
+
+
+@pytest.mark.parametrize("value", ["2024-13-01T00:00:00", "yesterday", "2024-05-07T10:11:12+08:00", 20240507])
+def test_bad_datetime_is_a_conversion_error(value):
+    (err,) = errors_of(forbidden_at=value)
+    assert err["field"] == "FForbidDate" and "source-local datetime" in err["message"]
+
+
+@pytest.mark.parametrize("value, expected", [(True, True), (False, False), ("1", True), ("0", False),
+                                             ("true", True), ("False", False), (1, True), (None, None)])
+def test_bool_from_kingdee_flags(value, expected):
+    got = one(is_group=value)["is_group"]
+    assert (pd.isna(got) and expected is None) or got == expected
+
+
+def test_bad_bool_is_a_conversion_error():
+    (err,) = errors_of(is_group="maybe")
+    assert err["field"] == "FIsGroup"
+
+
+def test_code_is_trimmed_text():
+    assert one(document_status=" C ")["document_status"] == "C"
+
+
+def test_change_time_is_greatest_non_null_change_field():
+    row = one(modified_at="2024-05-07T10:00:00", forbidden_at="2024-05-08T08:00:00.250", approved_at=None)
+    assert row[CHANGE_TIME] == pd.Timestamp("2024-05-08 08:00:00.250")
+    assert one(modified_at=None, forbidden_at=None, approved_at="2024-05-01T00:00:00")[CHANGE_TIME] == \
+        pd.Timestamp("2024-05-01")
+    assert pd.isna(one(modified_at=None, forbidden_at=None, approved_at=None)[CHANGE_TIME])
+
+
+def test_several_bad_values_in_one_row_are_all_reported():
+    errs = errors_of(registered_capital="12abc", modified_at="bad", is_group="?")
+    assert [e["field"] for e in errs] == ["FRegisterFund", "FIsGroup", "FModifyDate"]
+
+
+def test_row_of_wrong_width_fails_loudly():
+    with pytest.raises(ValueError, match="FieldKeys has 25"):
+        to_frame(SPEC, [kd_row(1)[:-1]])
+
+
+def test_payload_round_trips_by_field_name():
+    row = kd_row(1001, customer_name="Ünïcode '\" \\ name")
+    payload = payload_json(SPEC, row)
+    assert json.loads(payload)["FName"] == "Ünïcode '\" \\ name"
+    assert row_from_payload(SPEC, payload) == row
+
+
+def test_coerce_frame_restores_transform_dtypes():
+    frame = to_frame(SPEC, [kd_row(1), kd_row(2, registered_capital=None, is_group=None)])
+    typed = frame.drop(columns=[RAW, CONVERSION_ERRORS])
+    as_read = typed.astype(object).where(typed.notna(), None)
+    back = coerce_frame(SPEC, as_read)
+    assert (back.dtypes == typed.dtypes).all()
+    pd.testing.assert_frame_equal(back, typed)
