@@ -85,8 +85,9 @@ class SimulatorHandle:
         self.app.config = self.config  # state() reports the real port
         self.base_url = f"http://{host}:{port}/k3cloud/"
         self.admin_url = f"http://{host}:{port}/_sim/"
-        self._thread = threading.Thread(target=self.server.serve_forever, name="k3cloud-simulator",
-                                        daemon=True)
+        # A short poll interval makes stop() quick; tests start and stop many simulators.
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
+                                        name="k3cloud-simulator", daemon=True)
         self.activity = Activity(self.app) if config.activity > 0 else None
         self._stopped = False
 
