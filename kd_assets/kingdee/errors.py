@@ -49,12 +49,17 @@ class OperationError(ApiError):
 
 class MalformedResponseError(KingdeeError):
     """The body is not what the protocol promises: HTML, truncated JSON, ``response_error:``
-    text, or rows whose width differs from FieldKeys. Not retried: it signals a proxy, a
-    server bug or a protocol mismatch, and silently retrying would hide it."""
+    text, or rows whose width differs from FieldKeys.
+
+    Not retried, except ``response_error:``: that is how Kingdee reports an unhandled server
+    exception with HTTP 200, i.e. its 500, and is retried like one (idempotent calls only). The
+    others signal a proxy, a server bug or a protocol mismatch that retrying would only hide.
+    """
 
     def __init__(self, message: str, *, service: str = "", form_id: str = "", kind: str = "") -> None:
         super().__init__(message, service=service, form_id=form_id)
         self.kind = kind
+        self.transient = kind == "response_error"
 
 
 class TransientError(KingdeeError):

@@ -57,7 +57,11 @@ def source_local(value: dt.datetime, source_timezone: str = DEFAULT_SOURCE_TIMEZ
 
 
 def literal(value: object, source_timezone: str = DEFAULT_SOURCE_TIMEZONE) -> str:
-    """``value`` as a FilterString literal that is matched exactly, whatever it contains."""
+    """``value`` as a FilterString literal that is matched exactly, whatever it contains.
+
+    Datetimes are rendered to the second, as Kingdee's own docs write them. Dropping the
+    fraction keeps windows tiling: adjacent windows share a boundary, truncated alike on both.
+    """
     if value is None:
         raise FilterError("None has no literal; write 'is null' explicitly")
     if isinstance(value, bool):  # bool is an int subclass; Kingdee stores flags as 0/1

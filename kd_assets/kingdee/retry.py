@@ -3,8 +3,9 @@
 Two kinds of transient failure, treated as the seed describes and peers.md §3.9 warns:
 - network timeouts and connection errors: a few tries at a fixed interval (default 3 tries,
   5 s apart);
-- throttling and 5xx: exponential backoff with full jitter, each wait capped (default 60 s),
-  ``Retry-After`` honoured up to that cap, so we back off instead of hammering a busy ERP.
+- throttling, 5xx and Kingdee's ``response_error:`` (its 500 in an HTTP 200): exponential
+  backoff with full jitter, each wait capped (default 60 s), ``Retry-After`` honoured up to that
+  cap, so we back off instead of hammering a busy ERP.
 The total wait is bounded too; past it we raise :class:`RetriesExhaustedError` naming the attempts,
 the time waited and the last cause, instead of hanging (an uncapped Retry-After once hung a
 peer's sync for 22 minutes). Non-transient errors are raised at once.
@@ -19,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from .errors import KingdeeError, RetriesExhaustedError, ServerError
+from .errors import KingdeeError, RetriesExhaustedError, ServerError, TransientError
 
 T = TypeVar("T")
 Sleep = Callable[[float], None]
@@ -39,16 +40,22 @@ class RetryPolicy:
 
     def delay_for(self, error: KingdeeError, failures: int, rng: random.Random) -> float:
         """The wait before the next try, after ``failures`` failures of this kind (1-based)."""
-        if not isinstance(error, ServerError):
+        if is_network_failure(error):
             return self.network_interval_s
         ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (failures - 1))
         jittered = rng.uniform(0, ceiling)  # full jitter: spreads clients that failed together
-        if error.retry_after_s is not None:
-            return min(self.max_delay_s, max(error.retry_after_s, jittered))
+        retry_after = getattr(error, "retry_after_s", None)
+        if retry_after is not None:
+            return min(self.max_delay_s, max(retry_after, jittered))
         return jittered
 
     def attempt_limit(self, error: KingdeeError) -> int:
-        return self.max_attempts if isinstance(error, ServerError) else self.network_attempts
+        return self.network_attempts if is_network_failure(error) else self.max_attempts
+
+
+def is_network_failure(error: KingdeeError) -> bool:
+    """Timeouts and connection errors (fixed interval), as opposed to server answers (backoff)."""
+    return isinstance(error, TransientError) and not isinstance(error, ServerError)
 
 
 class Retrier:
@@ -63,7 +70,7 @@ class Retrier:
             may_retry: Callable[[KingdeeError], bool] = lambda e: True,
             on_retry: Callable[[KingdeeError, int, float], None] = lambda e, n, d: None) -> T:
         """Call ``attempt(n)`` for n = 1, 2, ... until it returns or retrying stops making sense."""
-        failures: dict[type, int] = {}
+        failures: dict[bool, int] = {}
         waited = 0.0
         number = 0
         while True:
@@ -73,7 +80,7 @@ class Retrier:
             except KingdeeError as error:
                 if not error.transient or not may_retry(error):
                     raise
-                kind = ServerError if isinstance(error, ServerError) else KingdeeError
+                kind = is_network_failure(error)
                 failures[kind] = failures.get(kind, 0) + 1
                 delay = self.policy.delay_for(error, failures[kind], self._rng)
                 if failures[kind] >= self.policy.attempt_limit(error) or waited + delay > self.policy.max_total_wait_s:
