@@ -116,6 +116,9 @@ def query_rows(payload: Any, width: int, *, service: str, form_id: str, redact: 
                                      service=service, form_id=form_id, kind="shape")
     if payload and isinstance(payload[0], list) and payload[0] and isinstance(payload[0][0], dict):
         raise_for_status_envelope(payload[0][0], service=service, form_id=form_id, redact=redact)
+    # Fast path in C (map over 2000-row pages); the loop below only runs to name the bad row.
+    if set(map(type, payload)) <= {list} and set(map(len, payload)) <= {width}:
+        return payload
     for index, row in enumerate(payload):
         if not isinstance(row, list) or len(row) != width:
             got = len(row) if isinstance(row, list) else type(row).__name__
