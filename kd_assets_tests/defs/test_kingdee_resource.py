@@ -1,10 +1,14 @@
 """KingdeeResource: configuration from KD_* variables, secrets kept out of repr, a working client."""
 
+import datetime as dt
+import logging
+
 import dagster as dg
 import pytest
+import requests
 
 from kd_assets.defs.resources import KingdeeResource
-from kd_assets.kingdee import AuthMode, K3CloudClient
+from kd_assets.kingdee import AuthMode, K3CloudClient, Window
 
 SECRET, PASSWORD = "resource-app-secret-9", "resource-password-7"
 ENV = {"KD_SERVER_URL": "https://erp.example.test/k3cloud/", "KD_ACCT_ID": "acct-1", "KD_USERNAME": "api",
@@ -56,3 +60,31 @@ def test_get_client_yields_a_configured_client_inside_an_asset(kd_env):
     assert result.success
     assert isinstance(seen["client"], K3CloudClient)
     assert seen["config"].app_secret == SECRET  # EnvVar resolved at run time
+
+
+def test_a_run_through_the_resource_leaks_no_secret(simulator, caplog, monkeypatch):
+    """A full asset run against the simulator, with a lost session and throttling on the way."""
+    caplog.set_level(logging.DEBUG)
+    secret = "kdassets-demo-app-secret"
+    monkeypatch.setenv("KD_APP_SECRET", secret)
+    resource = KingdeeResource.from_env(
+        server_url=simulator.base_url, acct_id="kd-demo", username="demo",
+        app_id="300001_S0RBU1NFVFMtREVNTy1BUFAtU0VDUkVU", auth_mode="app_secret",
+        backoff_base_s=0.01, backoff_cap_s=0.05)
+    requests.post(simulator.admin_url + "faults", json={"script": [{"kind": "session_lost"}, {"kind": "http_429"}]},
+                  timeout=10).raise_for_status()
+
+    @dg.asset
+    def customers(kingdee: KingdeeResource) -> dg.MaterializeResult:
+        with kingdee.get_client() as client:
+            window = Window(dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1))
+            rows = sum(len(page) for page in client.iter_window("BD_Customer", ["FCUSTID"], window, page_size=100))
+            return dg.MaterializeResult(metadata={"rows": rows, **client.stats.as_metadata()})
+
+    result = dg.materialize([customers], resources={"kingdee": resource})
+    assert result.success
+    metadata = result.asset_materializations_for_node("customers")[0].metadata
+    assert metadata["rows"].value == 300 and metadata["kingdee_relogins"].value == 1
+    assert metadata["kingdee_throttled"].value == 1
+    texts = [r.getMessage() for r in caplog.records] + [str(e) for e in result.all_events] + [repr(resource)]
+    assert not [t for t in texts if secret in t]
