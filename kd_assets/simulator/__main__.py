@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 from kd_assets.simulator.app import SimulatorHandle
@@ -21,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
           f"  password  : {cfg.password}\n  lcid      : {cfg.lcid}\n"
           f"  app id    : {cfg.app_id}\n  app secret: {cfg.app_secret}\n"
           f"  customers : {handle.app.store.customer_count()} rows (seed {cfg.seed})", flush=True)
+    # SIGTERM (e.g. from a demo launcher) shuts down as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     handle.serve_forever()
     return 0
 

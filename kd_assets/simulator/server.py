@@ -140,10 +140,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send(Reply(404, f"{p.RESPONSE_ERROR_PREFIX} 服务 {path} 不存在"))
             return
         try:
-            self.send(self.serve(service, raw))
+            reply = self.serve(service, raw)
         except Exception:  # an unhandled error is answered the way Kingdee does, not raised
             log.exception("simulator error in %s", service)
-            self.send(response_error(traceback.format_exc(limit=1).strip().splitlines()[-1]))
+            reply = response_error(traceback.format_exc(limit=1).strip().splitlines()[-1])
+        self.send(reply)
 
     def read_body(self) -> bytes | None:
         length_text = self.headers.get("Content-Length")
@@ -279,8 +280,11 @@ class Handler(BaseHTTPRequestHandler):
         if close:
             self.send_header("Connection", "close")
             self.close_connection = True
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+        except ConnectionError:  # the client gave up (e.g. its timeout); nothing left to answer
+            self.close_connection = True
 
 
 class SimulatorServer(ThreadingHTTPServer):

@@ -1,0 +1,46 @@
+"""`python -m kd_assets.simulator`: --help documents every option; the banner names the URL."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import fields
+
+import requests
+
+from kd_assets.kingdee import protocol as p
+from kd_assets.simulator import SimulatorConfig
+from kd_assets.simulator.config import parse_args
+
+
+def test_help_documents_every_option():
+    result = subprocess.run([sys.executable, "-m", "kd_assets.simulator", "--help"],
+                            capture_output=True, text=True, timeout=60, check=True)
+    for f in fields(SimulatorConfig):
+        assert "--" + f.name.replace("_", "-") in result.stdout
+    assert "--activity" in result.stdout and "/_sim/" in result.stdout
+
+
+def test_options_map_onto_the_config():
+    config = parse_args(["--port", "0", "--customers", "12", "--max-limit", "500", "--fail-rate", "0.1",
+                         "--shuffle-unordered", "--no-enable-clears-forbid-date", "--acct-id", "x"])
+    assert (config.port, config.customers, config.max_limit, config.fail_rate) == (0, 12, 500, 0.1)
+    assert config.shuffle_unordered and not config.enable_clears_forbid_date and config.acct_id == "x"
+    assert parse_args([]) == SimulatorConfig()
+
+
+def test_cli_prints_base_url_and_serves(tmp_path):
+    process = subprocess.Popen([sys.executable, "-m", "kd_assets.simulator", "--port", "0",
+                                "--customers", "50", "--db", str(tmp_path / "sim.db")],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        banner = process.stdout.readline()
+        base_url = banner.rsplit(" ", 1)[-1].strip()
+        assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/k3cloud/")
+        login = requests.post(base_url + p.VALIDATE_USER + p.SERVICE_SUFFIX,
+                              json={"parameters": ["kd-demo", "demo", "demo-pass", 2052]}, timeout=10)
+        assert login.json()["LoginResultType"] == 1
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert (tmp_path / "sim.db").stat().st_size > 0
