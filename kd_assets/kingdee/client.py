@@ -73,7 +73,6 @@ class K3CloudClient:
         self._session_id = ""
         self._http = requests.Session()
         self._http.verify = config.verify_tls
-        self._http.trust_env = True
         # No urllib3-level retries: every retry decision is ours, counted and logged.
         adapter = HTTPAdapter(pool_connections=2, pool_maxsize=8, max_retries=0)
         self._http.mount("http://", adapter)

@@ -11,6 +11,7 @@ from kd_assets.kingdee import (
 
 from .conftest import FORM
 
+NEW_ORG = {"FCreateOrgId": {"FNumber": "100"}, "FUseOrgId": {"FNumber": "100"}}
 QUERY = dict(form_id=FORM, field_keys=["FCUSTID", "FNumber"], order_string="FCUSTID ASC", limit=3)
 
 
@@ -88,6 +89,23 @@ def test_writes_are_not_replayed_after_a_server_error(simulator, client, admin):
     with pytest.raises(ServerError):
         client.save(FORM, {"FNumber": "RETRY-W1", "FName": "not replayed"})
     assert client.stats.retries == 0 and client.stats.calls == 1
+
+
+def test_a_read_that_times_out_after_the_server_ran_it_is_simply_retried(simulator, make_client, admin):
+    client = make_client(simulator, read_timeout_s=0.2)
+    admin.script({"kind": "timeout", "ms": 600})
+    assert len(client.execute_bill_query(**QUERY)) == 3
+    assert client.stats.retries == 1
+
+
+def test_a_write_that_times_out_after_the_server_ran_it_is_not_replayed(simulator, make_client, admin):
+    """The save happened; replaying it would create a second customer. The caller gets the error."""
+    client = make_client(simulator, read_timeout_s=0.2)
+    admin.script({"kind": "timeout", "ms": 600})
+    with pytest.raises(TransientError, match="read timeout"):
+        client.save(FORM, {"FNumber": "RETRY-W3", "FName": "saved once", **NEW_ORG})
+    assert client.stats.retries == 0
+    assert len(client.execute_bill_query(FORM, ["FCUSTID"], filter_string="FNumber = 'RETRY-W3'")) == 1
 
 
 def test_writes_are_resent_after_throttling_because_nothing_ran(simulator, client, admin):
