@@ -1,0 +1,59 @@
+"""MySQLResource: the target database (MySQL/MariaDB, or the embedded SQLite default)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from typing import Any, Optional
+
+import dagster as dg
+import sqlalchemy as sa
+from pydantic import Field, PrivateAttr
+
+from kd_assets.sync import SyncSpec, TargetStore, create_target_engine
+
+
+class MySQLResource(dg.ConfigurableResource):
+    """Where synced customers land. ``url`` comes from ``KD_MYSQL_URL``
+    (``mysql+pymysql://user:pass@host:3306/db?charset=utf8mb4``); empty means the embedded
+    SQLite file (``KD_SQLITE_PATH``, default ``.dagster_home/kd_target.sqlite``).
+    """
+
+    url: str = Field(default="", repr=False, description="SQLAlchemy URL; empty = embedded SQLite")
+    pool_size: int = Field(default=5, description="Pooled connections per process")
+    max_overflow: int = 5
+    chunk_size: int = Field(default=10_000, description="Rows per chunk when streaming a window")
+
+    _engine: Optional[sa.Engine] = PrivateAttr(default=None)
+
+    def engine(self) -> sa.Engine:
+        """One engine (connection pool) per resource instance."""
+        if self._engine is None:
+            self._engine = create_target_engine(self.url or None, pool_size=self.pool_size,
+                                                max_overflow=self.max_overflow)
+        return self._engine
+
+    def store(self, spec: SyncSpec) -> TargetStore:
+        """The spec's tables, created or migrated on first use."""
+        store = TargetStore(self.engine(), spec)
+        store.ensure_tables()
+        return store
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+    @cached_property
+    def display_name(self) -> str:
+        """The target without credentials, for metadata and logs."""
+        return self.engine().url.render_as_string(hide_password=True)
+
+    @classmethod
+    def from_env(cls, environ: Optional[dict[str, str]] = None, **overrides: Any) -> "MySQLResource":
+        """Bound to ``KD_MYSQL_URL`` (read at run time through ``dg.EnvVar``) when it is set."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {"url": dg.EnvVar("KD_MYSQL_URL")} if env.get("KD_MYSQL_URL") else {}
+        if env.get("KD_MYSQL_CHUNK_SIZE"):
+            values["chunk_size"] = int(env["KD_MYSQL_CHUNK_SIZE"])
+        values.update(overrides)
+        return cls(**values)

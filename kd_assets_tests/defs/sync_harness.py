@@ -1,0 +1,91 @@
+"""Helpers for tests of the Dagster layer: resources on a simulator, runs, and what the source holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+
+import dagster as dg
+import pandas as pd
+import sqlalchemy as sa
+
+from kd_assets.defs.assets import SPEC, kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer
+from kd_assets.defs.checks import target_matches_clean, unique_keys
+from kd_assets.defs.resources import KingdeeResource
+from kd_assets.defs.target_db import MySQLResource
+from kd_assets.kingdee import ClientConfig, K3CloudClient
+
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
+
+SYNC_ASSETS = [kingdee_customers_raw, kingdee_customers_clean, wk_wodtop_customer, target_matches_clean, unique_keys]
+SIM_CREDENTIALS = dict(acct_id="kd-demo", username="demo", app_id="300001_S0RBU1NFVFMtREVNTy1BUFAtU0VDUkVU",
+                       app_secret="kdassets-demo-app-secret")
+CHANGE_FIELDS = ("FModifyDate", "FForbidDate", "FApproveDate")
+
+
+def resources(sim, target_url: str, **kingdee_overrides) -> dict:
+    kingdee = KingdeeResource(server_url=sim.base_url, **{**SIM_CREDENTIALS, **kingdee_overrides})
+    return {"kingdee": kingdee, "target_db": MySQLResource(url=target_url)}
+
+
+def client(sim) -> K3CloudClient:
+    return K3CloudClient(ClientConfig(server_url=sim.base_url, **SIM_CREDENTIALS))
+
+
+def sync(res: dict, partition: str | None = None, *, first: str | None = None, last: str | None = None,
+         instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
+    """Materialize the three assets and their checks for a partition or a single-run range."""
+    if partition is not None:
+        return dg.materialize(SYNC_ASSETS, partition_key=partition, resources=res, raise_on_error=False,
+                              instance=instance)
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    return dg.materialize(SYNC_ASSETS, tags=tags, resources=res, raise_on_error=False, instance=instance)
+
+
+def source_rows(sim) -> pd.DataFrame:
+    """Every customer at the source with its change fields, read straight from the simulator."""
+    with client(sim) as c:
+        rows = [row for page in c.iter_keys(SPEC.form_id, "FCUSTID", CHANGE_FIELDS) for row in page]
+    frame = pd.DataFrame(rows, columns=["data_id", *CHANGE_FIELDS])
+    for f in CHANGE_FIELDS:
+        frame[f] = pd.to_datetime(frame[f], format="ISO8601")
+    return frame
+
+
+def changed_in(frame: pd.DataFrame, start: dt.datetime, end: dt.datetime) -> set[int]:
+    """Keys with any change field in [start, end): what a partition must bring."""
+    hit = pd.Series(False, index=frame.index)
+    for f in CHANGE_FIELDS:
+        hit |= (frame[f] >= start) & (frame[f] < end)
+    return set(frame.loc[hit, "data_id"].astype(int))
+
+
+def table_keys(url: str, table: str, where: str = "1=1") -> set[int]:
+    column = "data_id" if not table.endswith("_quarantine") else "record_key"
+    with sa.create_engine(url).connect() as conn:
+        return {int(k) for (k,) in conn.execute(sa.text(f"SELECT {column} FROM {table} WHERE {where}"))}
+
+
+def table_snapshot(url: str, table: str) -> list[tuple]:
+    """Every row and column, bookkeeping included."""
+    with sa.create_engine(url).connect() as conn:
+        return [tuple(row) for row in conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY data_id"))]
+
+
+def materialization(result: dg.ExecuteInProcessResult, asset: str) -> dict:
+    for event in result.get_asset_materialization_events():
+        if event.asset_key.to_user_string() == asset:
+            return {k: getattr(v, "value", v) for k, v in event.materialization.metadata.items()}
+    raise AssertionError(f"{asset} was not materialized")
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def busiest_day(frame: pd.DataFrame, first: str, last: str) -> str:
+    """The day in [first, last] on which most customers changed (a partition worth testing)."""
+    days = pd.concat([frame[f].dt.strftime("%Y-%m-%d") for f in CHANGE_FIELDS]).dropna()
+    days = days[(days >= first) & (days <= last)]
+    return days.value_counts().index[0]
