@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kd_assets.kingdee.protocol import MSG_BAD_FORM_OR_FILTER, MSG_EMPTY_PARAMETER, MSG_UNKNOWN_FIELD
-from kd_assets.simulator.envelopes import KingdeeError
+from kd_assets.simulator.envelopes import KingdeeError, response_status
 from kd_assets.simulator.fields import DECIMAL, FIELDS, FORM_ID, JoinSet, UnknownField, resolve
 from kd_assets.simulator.filters import BadFilter, compile_filter
 from kd_assets.simulator.store import Store
@@ -148,8 +148,7 @@ def business_info(data: dict) -> dict[str, Any]:
     fields = [{"Key": f.key, "Name": [{"Key": 2052, "Value": f.label}], "ElementType": f.kind,
                "LookUpObjectFormId": {"org": "ORG_Organizations", "user": "SEC_User"}.get(
                    f.ref or "", f"BD_{f.ref}" if f.ref else None)} for f in FIELDS]
-    return {"Result": {"ResponseStatus": {"IsSuccess": True, "Errors": [], "SuccessEntitys": [],
-                                          "SuccessMessages": [], "MsgCode": 0},
+    return {"Result": {"ResponseStatus": response_status(),
                        "NeedReturnData": {"Id": FORM_ID, "Name": [{"Key": 2052, "Value": "客户"}],
                                           "PkFieldName": "FCUSTID", "MasterPKFieldName": "FMasterId",
                                           "Entrys": [{"Key": "FBillHead", "Fields": fields}]}}}

@@ -186,3 +186,17 @@ def test_unknown_operation_and_missing_ids_are_errors(kd):
 def test_writes_need_a_session(simulator):
     response = Kingdee(simulator).operate(p.SAVE, {"formid": FORM, "data": {"Model": {"FName": "x"}}})
     assert status_of(response)["MsgCode"] == p.MSG_SESSION_LOST  # bare envelope, not [[...]]
+
+
+def test_background_activity_changes_data_through_the_write_services(simulator_factory):
+    from kd_assets.simulator.activity import Activity
+
+    handle = simulator_factory(customers=200, activity=3600)  # thread started, first round in an hour
+    assert handle.activity is not None
+    kd = Kingdee(handle)
+    kd.login()
+    before = {r[0]: r[1:] for r in kd.query("FCUSTID,FTEL,FForbidStatus,FDocumentStatus")}
+    Activity(handle.app).round()  # one round, run directly instead of waiting for the timer
+    after = {r[0]: r[1:] for r in kd.query("FCUSTID,FTEL,FForbidStatus,FDocumentStatus")}
+    assert len(after) == len(before) + 1  # one new customer
+    assert sum(before[k] != after[k] for k in before) >= 3  # edits, forbids, audits
