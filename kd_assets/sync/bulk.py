@@ -36,19 +36,33 @@ def upsert_frame(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], f
         _upsert_sqlite(conn, table.name, kinds, frame, list(columns), keys, guard)
 
 
-def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard) -> None:
+def mysql_update_clause(columns: Sequence[str], keys: Sequence[str], guard: str | None,
+                        qualifier: str | None = None) -> str:
+    """``ON DUPLICATE KEY UPDATE …``, each assignment guarded by ``guard`` when given."""
+    q = f"{qualifier}." if qualifier else ""
     updates = [c for c in columns if c not in keys]
-    if guard:
-        # MySQL applies assignments left to right and later ones see earlier results, so the
-        # guard column must be assigned last or the remaining columns would compare with the
-        # new value and never update.
-        updates = [c for c in updates if c != guard] + [guard]
-        cond = f"({guard} IS NULL OR VALUES({guard}) >= {guard})"
-        sets = ", ".join(f"{c}=IF({cond}, VALUES({c}), {c})" for c in updates)
-    else:
-        sets = ", ".join(f"{c}=VALUES({c})" for c in updates)
+    if not guard:
+        return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{q}{c}=VALUES({c})" for c in updates)
+    # MySQL applies assignments left to right and later ones see earlier results, so the guard
+    # column must be assigned last or the remaining columns would compare with the new value.
+    updates = [c for c in updates if c != guard] + [guard]
+    cond = f"({q}{guard} IS NULL OR VALUES({guard}) >= {q}{guard})"
+    return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{q}{c}=IF({cond}, VALUES({c}), {q}{c})" for c in updates)
+
+
+def sqlite_conflict_clause(table: str, columns: Sequence[str], keys: Sequence[str], guard: str | None) -> str:
+    """``ON CONFLICT(keys) DO UPDATE …``, guarded by ``guard`` when given."""
+    updates = [c for c in columns if c not in keys]
+    if not updates:
+        return f" ON CONFLICT({', '.join(keys)}) DO NOTHING"
+    where = f" WHERE {table}.{guard} IS NULL OR excluded.{guard} >= {table}.{guard}" if guard else ""
+    return (f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET "
+            + ", ".join(f"{c}=excluded.{c}" for c in updates) + where)
+
+
+def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard) -> None:
     head = f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
-    tail = f" ON DUPLICATE KEY UPDATE {sets}"
+    tail = mysql_update_clause(columns, keys, guard)
     literals = [sql_literals(frame[c], kinds[c]) for c in columns]
     rows = sql_values_rows(literals)
     cursor = conn.connection.cursor()
@@ -61,12 +75,8 @@ def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard) -> None:
 
 
 def _upsert_sqlite(conn, name, kinds, frame, columns, keys, guard) -> None:
-    updates = [c for c in columns if c not in keys]
-    sets = ", ".join(f"{c}=excluded.{c}" for c in updates)
-    where = f" WHERE {name}.{guard} IS NULL OR excluded.{guard} >= {name}.{guard}" if guard else ""
-    action = f"DO UPDATE SET {sets}{where}" if updates else "DO NOTHING"
-    sql = (f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))}) "
-           f"ON CONFLICT({', '.join(keys)}) {action}")
+    sql = (f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+           + sqlite_conflict_clause(name, columns, keys, guard))
     rows = list(zip(*[param_values(frame[c], kinds[c]) for c in columns]))
     cursor = conn.connection.cursor()
     try:

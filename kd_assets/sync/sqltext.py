@@ -50,22 +50,36 @@ def sql_literals(values, kind: Kind) -> np.ndarray:
         dt = datetime_text(s.to_numpy(dtype="datetime64[ns]"))
         return np.array([NULL if v is None else "'" + v + "'" for v in dt], dtype=object)
     else:
-        # Escaping as the driver does (backslash escapes; the server must not run with
-        # NO_BACKSLASH_ESCAPES, which ensure_tables checks).
-        return np.array([NULL if v is None or v is pd.NA else "'" + escape_string(str(v)) + "'"
-                         for v in s.astype(object).tolist()], dtype=object)
+        return _quoted_text(s.astype(object).tolist())
     text[missing] = NULL
     return text
 
 
 def sql_values_rows(columns: Sequence[np.ndarray]) -> list[str]:
     """Join per-column literal arrays into '(v1,v2,…)' row texts."""
-    if not columns:
-        return []
-    out = np.full(len(columns[0]), "(", dtype=object)
-    for i, col in enumerate(columns):
-        out = out + col if i == 0 else out + "," + col
-    return (out + ")").tolist()
+    return ["(" + ",".join(row) + ")" for row in zip(*columns)]
+
+
+# What the driver's escape_string does, applied to a whole column at once (C-speed replaces on
+# one joined string instead of a translate call per value). Backslash escapes: ensure_tables
+# refuses a server running with NO_BACKSLASH_ESCAPES.
+_ESCAPES = (("\\", "\\\\"), ("\0", "\\0"), ("\n", "\\n"), ("\r", "\\r"), ("\x1a", "\\Z"),
+            ("'", "\\'"), ('"', '\\"'))
+_SEPARATOR = "\x01"
+
+
+def _quoted_text(values: list) -> np.ndarray:
+    present = [v if type(v) is str else str(v) for v in values if v is not None and v is not pd.NA]
+    joined = _SEPARATOR.join(present)
+    if joined.count(_SEPARATOR) != max(len(present) - 1, 0):  # a value contains the separator
+        escaped = iter([escape_string(v) for v in present])
+    else:
+        for old, new in _ESCAPES:
+            if old in joined:
+                joined = joined.replace(old, new)
+        escaped = iter(joined.split(_SEPARATOR) if present else [])
+    return np.array([NULL if v is None or v is pd.NA else "'" + next(escaped) + "'" for v in values],
+                    dtype=object)
 
 
 def param_values(values, kind: Kind) -> list:
@@ -88,10 +102,29 @@ def param_values(values, kind: Kind) -> list:
 
 
 def row_signature(spec: SyncSpec, frame: pd.DataFrame) -> np.ndarray:
-    """A 64-bit hash of each row's spec columns in canonical text (int64 for a BIGINT column).
+    """A 64-bit hash of each row's spec columns (int64, for a BIGINT column).
 
-    Adding a spec column changes every signature, so the next sync fills the new column.
+    Hashes the typed values in C (``hash_pandas_object`` uses a fixed key, so it is stable
+    across processes); the frame must have ``to_frame``'s dtypes, which ``coerce_frame`` gives
+    rows read back from a database. Adding a spec column changes every signature, so the next
+    sync fills the new column.
     """
-    canonical = pd.DataFrame({c.name: sql_literals(frame[c.name], kind_of(c)) for c in spec.columns},
-                             index=frame.index)
-    return pd.util.hash_pandas_object(canonical, index=False).to_numpy().view(np.int64)
+    combined = np.full(len(frame), 0x345678, dtype=np.uint64)
+    for col in spec.columns:
+        # Multiply-xor mixing (wraps mod 2**64), the way pandas combines column hashes.
+        combined = (combined * np.uint64(1000003)) ^ _column_hash(frame[col.name], col)
+    return combined.view(np.int64)
+
+
+_HASH_KEY = "kd-assets-sync-1"  # 16 bytes: part of the signature format, never change it
+
+
+def _column_hash(s: pd.Series, col: ColumnSpec) -> np.ndarray:
+    if col.conversion in ("text", "code"):
+        # Hash the strings themselves in C; a marker keeps NULL apart from the text "None".
+        marked = np.array([_NULL_MARK if v is None or v is pd.NA else v for v in s.tolist()], dtype=object)
+        return pd.util.hash_array(marked, hash_key=_HASH_KEY, categorize=False)
+    return pd.util.hash_pandas_object(s, index=False, hash_key=_HASH_KEY).to_numpy()
+
+
+_NULL_MARK = "\x00NULL"

@@ -29,6 +29,7 @@ from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
 from kd_assets.sync.transform import CHANGE_TIME, coerce_frame, convert_column, payload_json, \
     record_key_text, row_from_payload
+from kd_assets.sync.upsert import UpsertCounts, plan_upsert, publish_range
 
 DEFAULT_SQLITE_PATH = ".dagster_home/kd_target.sqlite"
 DEFAULT_CHUNK_SIZE = 10_000
@@ -57,24 +58,6 @@ def create_target_engine(url: str | None = None, *, pool_size: int = 5, max_over
     # pre_ping + recycle survive MySQL's wait_timeout closing idle pooled connections.
     return sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_size=pool_size,
                             max_overflow=max_overflow)
-
-
-@dataclass(frozen=True)
-class UpsertCounts:
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    skipped_older: int = 0
-
-    def __add__(self, other: "UpsertCounts") -> "UpsertCounts":
-        return UpsertCounts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())))
-
-    def as_tuple(self) -> tuple[int, int, int, int]:
-        return (self.inserted, self.updated, self.unchanged, self.skipped_older)
-
-    @property
-    def total(self) -> int:
-        return sum(self.as_tuple())
 
 
 @dataclass(frozen=True)
@@ -248,7 +231,7 @@ class TargetStore(SyncLog):
         out = self._spec_frame(frame).reset_index(drop=True)
         out["row_hash"] = row_signature(self.spec, out)
         stored = self._stored_state(out[self.key])
-        plan = _plan_upsert(out, stored, self.key, set(force_keys))
+        plan = plan_upsert(out, stored, self.key, set(force_keys))
         out["synced_at"], out["run_id"] = utc_now(), run_id
         out["is_deleted"], out["deleted_at"] = False, pd.NaT
         cols = [c for c in out.columns if c != CHANGE_TIME] + [CHANGE_TIME]
@@ -257,6 +240,20 @@ class TargetStore(SyncLog):
                          guard=CHANGE_TIME)
             upsert_frame(conn, self.tables.target, self.tables.kinds, out[plan.send_forced], cols)
         return plan.counts
+
+    def publish_clean(self, window_start: dt.datetime, window_end: dt.datetime, run_id: str,
+                      chunk_size: int = DEFAULT_CHUNK_SIZE) -> UpsertCounts:
+        """Publish the window's clean rows inside the database, chunk by key range.
+
+        Same rules and counts as ``upsert_target`` over ``iter_clean`` chunks, but no row
+        travels through Python: the fast path for large windows (an initial load).
+        """
+        t, total = self.tables.clean, UpsertCounts()
+        for chunk in self._keyset(t, [t.c[self.key]], self._window(t, window_start, window_end), chunk_size):
+            with self.engine.begin() as conn:
+                total += publish_range(conn, self, chunk[0][0], chunk[-1][0], window_start, window_end,
+                                       run_id, utc_now())
+        return total
 
     def _stored_state(self, keys: pd.Series) -> pd.DataFrame:
         t = self.tables.target
@@ -343,31 +340,6 @@ class TargetStore(SyncLog):
             last = getattr(chunk[-1], self.key)
             if len(chunk) < chunk_size:
                 return
-
-
-@dataclass(frozen=True)
-class _UpsertPlan:
-    send_guarded: np.ndarray
-    send_forced: np.ndarray
-    counts: UpsertCounts
-
-
-def _plan_upsert(out: pd.DataFrame, stored: pd.DataFrame, key: str, force: set[int]) -> _UpsertPlan:
-    """Classify each incoming row against the stored change time and row signature."""
-    m = out[[key, CHANGE_TIME, "row_hash"]].merge(stored, on=key, how="left")
-    present = m["stored_change_time"].notna().to_numpy()
-    forced = m[key].isin(force).to_numpy() & present
-    same = (present & (m[CHANGE_TIME] == m["stored_change_time"]).to_numpy()
-            & (m["row_hash"] == m["stored_hash"]).to_numpy()
-            & ~(m["stored_deleted"] == True).to_numpy())  # noqa: E712 (NaN for new keys)
-    older = present & ~forced & (m[CHANGE_TIME] < m["stored_change_time"]).to_numpy()
-    update = present & ~same & ~older
-    return _UpsertPlan(
-        send_guarded=~present | (update & ~forced),
-        send_forced=update & forced,
-        counts=UpsertCounts(inserted=int((~present).sum()), updated=int(update.sum()),
-                            unchanged=int(same.sum()), skipped_older=int(older.sum())),
-    )
 
 
 def _batches(items: list, size: int) -> Iterator[list]:

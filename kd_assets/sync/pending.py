@@ -1,0 +1,73 @@
+"""Which source changes the target has not absorbed yet: what the change sensor asks.
+
+The target database is the source of truth: a change is pending until the target (or the
+quarantine, for rows that failed validation) holds that key with a change time at least as new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import sqlalchemy as sa
+
+from kd_assets.sync.store import TargetStore
+
+_IN_BATCH = 2_000
+
+
+@dataclass(frozen=True)
+class PendingChange:
+    key: int
+    change_time: dt.datetime  # naive, source-local: the greatest change field
+
+
+def newest_synced_change_time(store: TargetStore) -> dt.datetime | None:
+    """Greatest change time the target has absorbed (published or quarantined)."""
+    t, q = store.tables.target, store.tables.quarantine
+    with store.engine.connect() as conn:
+        times = [conn.execute(sa.select(sa.func.max(table.c.change_time))).scalar() for table in (t, q)]
+    times = [pd.Timestamp(v).to_pydatetime() for v in times if v is not None]
+    return max(times) if times else None
+
+
+def probe_change_times(spec_change_fields: Sequence[str], rows: Sequence[Sequence]) -> pd.DataFrame:
+    """Probe rows ``[key, *change_fields]`` → frame of key and change_time (greatest field)."""
+    frame = pd.DataFrame(list(rows), columns=["key", *spec_change_fields])
+    if frame.empty:
+        return pd.DataFrame({"key": pd.Series(dtype="int64"), "change_time": pd.Series(dtype="datetime64[ns]")})
+    fields = [pd.to_datetime(frame[f], format="ISO8601", errors="coerce") for f in spec_change_fields]
+    return pd.DataFrame({"key": frame["key"].astype("int64"),
+                         "change_time": pd.concat(fields, axis=1).max(axis=1)}).dropna()
+
+
+def pending_changes(store: TargetStore, probed: pd.DataFrame) -> list[PendingChange]:
+    """Probed rows whose change time is newer than what the target or quarantine holds."""
+    stored = _stored_change_times(store, probed["key"].tolist())
+    pending = []
+    for key, change_time in zip(probed["key"], probed["change_time"]):
+        known = stored.get(int(key))
+        if known is None or pd.Timestamp(known) < change_time:
+            pending.append(PendingChange(int(key), change_time.to_pydatetime()))
+    return pending
+
+
+def _stored_change_times(store: TargetStore, keys: list[int]) -> dict[int, dt.datetime]:
+    t, q = store.tables.target, store.tables.quarantine
+    found: dict[int, dt.datetime] = {}
+    with store.engine.connect() as conn:
+        for i in range(0, len(keys), _IN_BATCH):
+            batch = keys[i:i + _IN_BATCH]
+            published = conn.execute(sa.select(t.c[store.key], t.c.change_time)
+                                     .where(t.c[store.key].in_(batch), t.c.is_deleted == sa.false())).all()
+            rejected = conn.execute(sa.select(q.c.record_key, q.c.change_time)
+                                    .where(q.c.record_key.in_([str(k) for k in batch]))).all()
+            for key, change_time in [*published, *rejected]:
+                if change_time is None:
+                    continue
+                key = int(key)
+                if key not in found or change_time > found[key]:
+                    found[key] = change_time
+    return found
