@@ -8,7 +8,9 @@ import dagster as dg
 
 from kd_assets.defs.assets import kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer
 from kd_assets.defs.checks import target_matches_clean, unique_keys
+from kd_assets.defs.jobs import customers_sync_job, daily_resync_schedule
 from kd_assets.defs.resources import KingdeeResource
+from kd_assets.defs.sensors import kingdee_customers_change_sensor
 from kd_assets.defs.target_db import MySQLResource
 
 # Required Kingdee settings are bound to their variables even when unset, so the code location
@@ -16,11 +18,6 @@ from kd_assets.defs.target_db import MySQLResource
 REQUIRED_KINGDEE_ENV = {"server_url": "KD_SERVER_URL", "acct_id": "KD_ACCT_ID", "username": "KD_USERNAME"}
 
 sync_assets = [kingdee_customers_raw, kingdee_customers_clean, wk_wodtop_customer]
-
-customers_sync_job = dg.define_asset_job(
-    "kingdee_customers_sync", selection=dg.AssetSelection.assets(*sync_assets),
-    description="Fetch, clean and publish the customers changed in one partition window (or a range).",
-)
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
@@ -39,6 +36,8 @@ defs = dg.Definitions(
     assets=sync_assets,
     asset_checks=[target_matches_clean, unique_keys],
     jobs=[customers_sync_job],
+    schedules=[daily_resync_schedule],
+    sensors=[kingdee_customers_change_sensor],
     resources=build_resources(),
     # The steps of a sync run are sequential (land → clean → publish), so one process per run is
     # enough; a process per step would pay ~3 s of imports each on these small machines.

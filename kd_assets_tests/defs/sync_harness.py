@@ -89,3 +89,12 @@ def busiest_day(frame: pd.DataFrame, first: str, last: str) -> str:
     days = pd.concat([frame[f].dt.strftime("%Y-%m-%d") for f in CHANGE_FIELDS]).dropna()
     days = days[(days >= first) & (days <= last)]
     return days.value_counts().index[0]
+
+
+def pick_customer(sim, filter_string: str = "", last: bool = False) -> int:
+    """The first (or last) FCUSTID at the source matching a FilterString."""
+    with client(sim) as c:
+        rows = c.execute_bill_query(SPEC.form_id, ["FCUSTID"], filter_string=filter_string,
+                                    order_string="FCUSTID DESC" if last else "FCUSTID ASC", limit=1)
+    assert rows, f"no customer matches {filter_string!r}"
+    return int(rows[0][0])
