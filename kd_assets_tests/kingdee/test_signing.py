@@ -7,7 +7,8 @@ import pytest
 
 from kd_assets.kingdee.signing import SigningIdentity, decode_app_secret, signature_headers
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "kingdee" / "signature_vectors.json"
+# Known answers computed with Kingdee's official SDK (copied from ../shared/kingdee/).
+VECTORS = Path(__file__).resolve().parents[1] / "data" / "signature_vectors.json"
 
 
 def _vectors():

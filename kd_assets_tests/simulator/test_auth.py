@@ -14,7 +14,8 @@ from kd_assets.simulator.auth import sign_login
 
 from .conftest import FORM, Kingdee, error_status
 
-VECTORS = json.loads((Path("/work/shared/kingdee/signature_vectors.json")).read_text())["vectors"]
+# Known answers computed with Kingdee's official SDK (copied from ../shared/kingdee/).
+VECTORS = json.loads((Path(__file__).resolve().parents[1] / "data" / "signature_vectors.json").read_text())["vectors"]
 QUERY = {"data": {"FormId": FORM, "FieldKeys": "FCUSTID,FNumber", "OrderString": "FCUSTID ASC",
                   "Limit": 5}}
 
