@@ -7,6 +7,7 @@ guard lives in the statement itself, so it also holds against a concurrent write
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
 import pandas as pd
@@ -63,15 +64,25 @@ def sqlite_conflict_clause(table: str, columns: Sequence[str], keys: Sequence[st
 def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard) -> None:
     head = f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
     tail = mysql_update_clause(columns, keys, guard)
-    literals = [sql_literals(frame[c], kinds[c]) for c in columns]
-    rows = sql_values_rows(literals)
     cursor = conn.connection.cursor()
-    try:
-        for start in range(0, len(rows), MYSQL_BATCH_ROWS):
-            # No parameters: the driver does no %-interpolation, the text is already escaped.
-            cursor.execute(head + ",".join(rows[start:start + MYSQL_BATCH_ROWS]) + tail)
-    finally:
-        cursor.close()
+    # The server works on one batch while Python builds the text of the next (the driver waits
+    # on the socket without the GIL): one connection, statements in order, same transaction.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kd-bulk") as writer:
+        pending = None
+        try:
+            for start in range(0, len(frame), MYSQL_BATCH_ROWS):
+                batch = frame.iloc[start:start + MYSQL_BATCH_ROWS]
+                rows = sql_values_rows([sql_literals(batch[c], kinds[c]) for c in columns])
+                if pending is not None:
+                    pending.result()
+                # No parameters: the driver does no %-interpolation, the text is already escaped.
+                pending = writer.submit(cursor.execute, head + ",".join(rows) + tail)
+            if pending is not None:
+                pending.result()
+        finally:
+            if pending is not None:
+                pending.exception()  # never close the cursor under a running statement
+            cursor.close()
 
 
 def _upsert_sqlite(conn, name, kinds, frame, columns, keys, guard) -> None:

@@ -207,9 +207,12 @@ class TargetStore(SyncLog):
         t = self.tables.quarantine
         passed = dict(zip(clean[self.key].astype(str), clean[CHANGE_TIME]))
         stale = []
-        for batch in _batches(list(passed), _IN_BATCH):
-            for r in conn.execute(sa.select(t.c.record_key, t.c.partition_key, t.c.change_time)
-                                  .where(t.c.record_key.in_(batch))):
+        for batch in _batches(list(clean[self.key].astype(int)), _IN_BATCH):
+            # Keys are ints rendered by us: safe as literals, and far cheaper than 10k bind params.
+            in_list = ",".join(f"'{k}'" for k in batch)
+            for r in conn.execute(sa.text(
+                    f"SELECT record_key, partition_key, change_time FROM {t.name} WHERE record_key IN ({in_list})"
+            ).columns(t.c.record_key, t.c.partition_key, t.c.change_time)):
                 if r.change_time is None or pd.Timestamp(r.change_time) <= passed[r.record_key]:
                     stale.append({"k": r.record_key, "p": r.partition_key})
         if stale:
@@ -256,14 +259,15 @@ class TargetStore(SyncLog):
         return total
 
     def _stored_state(self, keys: pd.Series) -> pd.DataFrame:
-        t = self.tables.target
+        t, key = self.tables.target, self.key
         rows = []
         with self.engine.connect() as conn:
             for batch in _batches([int(k) for k in keys], _IN_BATCH):
-                rows += conn.execute(sa.select(t.c[self.key], t.c.change_time, t.c.row_hash, t.c.is_deleted)
-                                     .where(t.c[self.key].in_(batch))).all()
-        stored = pd.DataFrame(rows, columns=[self.key, "stored_change_time", "stored_hash", "stored_deleted"])
-        stored[self.key] = stored[self.key].astype("Int64")
+                rows += conn.execute(sa.text(
+                    f"SELECT {key}, change_time, row_hash, is_deleted FROM {t.name} WHERE {key} IN ({_int_list(batch)})"
+                ).columns(t.c[key], t.c.change_time, t.c.row_hash, t.c.is_deleted)).all()
+        stored = pd.DataFrame(rows, columns=[key, "stored_change_time", "stored_hash", "stored_deleted"])
+        stored[key] = stored[key].astype("Int64")
         stored["stored_change_time"] = pd.to_datetime(stored["stored_change_time"]).astype("datetime64[ns]")
         return stored
 
@@ -340,6 +344,10 @@ class TargetStore(SyncLog):
             last = getattr(chunk[-1], self.key)
             if len(chunk) < chunk_size:
                 return
+
+
+def _int_list(keys: list[int]) -> str:
+    return ",".join(str(int(k)) for k in keys)
 
 
 def _batches(items: list, size: int) -> Iterator[list]:

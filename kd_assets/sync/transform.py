@@ -169,9 +169,13 @@ def coerce_frame(spec: SyncSpec, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# One encoder for all payloads: json.dumps with options builds a new encoder on every call.
+_encode_payload = json.JSONEncoder(ensure_ascii=False, default=str, separators=(",", ":")).encode
+
+
 def payload_json(spec: SyncSpec, row: Sequence) -> str:
     """The raw row as a JSON object keyed by Kingdee field (robust to spec column changes)."""
-    return json.dumps(dict(zip(spec.field_keys, row)), ensure_ascii=False, default=str)
+    return _encode_payload(dict(zip(spec.field_keys, row)))
 
 
 def row_from_payload(spec: SyncSpec, payload: str) -> list:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
+import pymysql
+import pytest
 
-from kd_assets.sync.store import UpsertCounts
+from kd_assets.sync.store import TargetStore, UpsertCounts, create_target_engine
 from kd_assets_tests.sync.rows import clean_frame as clean
-from kd_assets_tests.sync.rows import kd_row
+from kd_assets_tests.sync.rows import SPEC, kd_row
 
 
 def test_first_upsert_inserts_every_row_with_bookkeeping(store):
@@ -119,3 +121,14 @@ def test_large_chunk_spans_several_statements(store):
     assert store.upsert_target(frame, "r") == UpsertCounts(inserted=4501)
     assert store.upsert_target(frame, "r") == UpsertCounts(unchanged=4501)
     assert len(store.read_target()) == 4501
+
+
+def test_a_failing_batch_fails_the_call_and_writes_nothing_of_the_chunk(mysql_url):
+    store = TargetStore(create_target_engine(mysql_url), SPEC)
+    store.ensure_tables()
+    frame = clean(*[kd_row(i) for i in range(1, 4001)])
+    frame.loc[3500, "customer_name"] = "x" * 300  # bypasses validation: too long for varchar(255)
+    with pytest.raises(pymysql.err.DataError, match="customer_name"):
+        store.upsert_target(frame, "run-1")
+    assert store.read_target().empty  # the first batches were rolled back with the chunk
+    store.engine.dispose()

@@ -1,0 +1,150 @@
+"""Merge-compare of two key-ordered streams: a Kingdee key scan and the target's key rows.
+
+Both sides arrive sorted by key (the source by keyset paging, the target by ``ORDER BY key``),
+so one pass with one page of each in memory classifies every key. Change times are compared as
+integers (nanoseconds, None for missing) and statuses as stripped text, after the same
+conversions the sync applies, so a value the sync stored compares equal to the value it came from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Iterable, Iterator, NamedTuple, Sequence
+
+import numpy as np
+import pandas as pd
+
+from kd_assets.sync.spec import ColumnSpec, SyncSpec
+from kd_assets.sync.transform import convert_column
+
+
+class Kind(str, Enum):
+    """How a key differs between source and target."""
+
+    MISSING = "missing_in_target"    # at the source; absent from the target or soft-deleted there
+    STALE = "stale_in_target"        # the source's change time is newer
+    DRIFT = "status_drift"           # same or older change time, but a status or change time differs
+    DELETED = "deleted_at_source"    # live in the target, absent from the source scan
+
+
+class KeyState(NamedTuple):
+    """One key's comparable state: change time (ns since epoch or None) and status texts."""
+
+    key: int
+    change_ns: int | None
+    statuses: tuple
+    deleted: bool = False
+
+
+class Difference(NamedTuple):
+    kind: Kind
+    key: int
+    change_ns: int | None  # the source's change time (None for DELETED)
+
+
+@dataclass
+class ScanTotals:
+    """Rows seen on each side, counted while the streams are consumed."""
+
+    source_rows: int = 0
+    target_rows: int = 0
+    target_live: int = 0
+    last_source_key: int | None = None
+
+
+def status_columns(spec: SyncSpec) -> tuple[ColumnSpec, ...]:
+    """The status columns compared besides change times: the spec's ``code`` columns."""
+    return tuple(c for c in spec.columns if c.conversion == "code")
+
+
+def scan_fields(spec: SyncSpec) -> list[str]:
+    """Fields a key scan asks for after the key: change-time fields, then status fields."""
+    return [*spec.change_time_fields, *[c.field for c in status_columns(spec)]]
+
+
+def source_states(spec: SyncSpec, pages: Iterable[Sequence[Sequence]], totals: ScanTotals) -> Iterator[KeyState]:
+    """Key-scan pages (``[key, *scan_fields(spec)]``) as KeyStates, converted like the sync does."""
+    change_cols, status_cols = spec.change_columns, status_columns(spec)
+    for page in pages:
+        if not page:
+            continue
+        columns = list(zip(*page))
+        keys = _int_keys(spec, columns[0])
+        times = pd.DataFrame({c.name: convert_column(c, columns[1 + i])[0] for i, c in enumerate(change_cols)})
+        change_ns = _ns_or_none(times.max(axis=1).to_numpy(dtype="datetime64[ns]"))
+        offset = 1 + len(change_cols)
+        statuses = list(zip(*[_texts(convert_column(c, columns[offset + i])[0])
+                              for i, c in enumerate(status_cols)])) or [()] * len(page)
+        for key, ns, status in zip(keys, change_ns, statuses):
+            totals.source_rows += 1
+            totals.last_source_key = key
+            yield KeyState(key, ns, status)
+
+
+def target_states(spec: SyncSpec, rows: Iterable[Sequence], totals: ScanTotals) -> Iterator[KeyState]:
+    """``TargetStore.target_keys`` rows (key, change_time, *status columns, is_deleted) as KeyStates."""
+    width = 3 + len(status_columns(spec))
+    for row in rows:
+        if len(row) != width:
+            raise ValueError(f"{spec.tables.target}: key row has {len(row)} values, expected {width} "
+                             f"(key, change_time, {len(status_columns(spec))} status columns, is_deleted)")
+        deleted = bool(row[-1])
+        totals.target_rows += 1
+        totals.target_live += not deleted
+        stamp = pd.Timestamp(row[1]) if row[1] is not None else None
+        yield KeyState(int(row[0]), None if stamp is None else int(stamp.value),
+                       tuple(_text(v) for v in row[2:-1]), deleted)
+
+
+def diff_keys(source: Iterator[KeyState], target: Iterator[KeyState]) -> Iterator[Difference]:
+    """Every difference between two key-ascending streams, in key order."""
+    s, t = next(source, None), next(target, None)
+    while s is not None or t is not None:
+        if t is None or (s is not None and s.key < t.key):
+            yield Difference(Kind.MISSING, s.key, s.change_ns)
+            s = next(source, None)
+        elif s is None or t.key < s.key:
+            if not t.deleted:
+                yield Difference(Kind.DELETED, t.key, None)
+            t = next(target, None)
+        else:
+            kind = compare(s, t)
+            if kind is not None:
+                yield Difference(kind, s.key, s.change_ns)
+            s, t = next(source, None), next(target, None)
+
+
+def compare(source: KeyState, target: KeyState) -> Kind | None:
+    """The difference between the source and target state of one key, or None when they agree."""
+    if target.deleted:
+        return Kind.MISSING
+    if source.change_ns is not None and (target.change_ns is None or source.change_ns > target.change_ns):
+        return Kind.STALE
+    if source.change_ns != target.change_ns or source.statuses != target.statuses:
+        return Kind.DRIFT
+    return None
+
+
+def _int_keys(spec: SyncSpec, values: Sequence) -> list[int]:
+    keys, bad, _ = convert_column(spec.key, values)
+    if np.asarray(bad).any() or pd.isna(pd.Series(keys)).any():
+        value = next(v for v, b, k in zip(values, bad, keys) if b or pd.isna(k))
+        raise ValueError(f"{spec.form_id}: key scan returned {spec.key_field}={value!r}, not an integer key")
+    return [int(k) for k in keys]
+
+
+def _ns_or_none(stamps: np.ndarray) -> list[int | None]:
+    ints = stamps.astype("int64")
+    return [None if nat else int(v) for v, nat in zip(ints.tolist(), np.isnat(stamps).tolist())]
+
+
+def _texts(values) -> list:
+    return [_text(v) for v in values]
+
+
+def _text(value) -> str | None:
+    # MySQL CHAR columns drop trailing blanks and Kingdee pads with them: compare stripped text.
+    if value is None or value is pd.NA:
+        return None
+    return str(value).strip() or None

@@ -1,0 +1,248 @@
+"""Reconciliation: a full key scan of the Kingdee form compared with the target table.
+
+Finds what incremental syncs cannot see (DESIGN §4b): rows deleted at the source, rows missing
+from the target, and changes that moved no timestamp forward (Enable clearing FForbidDate,
+UnAudit clearing FApproveDate, Submit changing only FDocumentStatus). Missing, stale and drifted
+rows are re-fetched by key and published like a sync run would; rows deleted at the source are
+soft-deleted, but only after the scan completed and only when an ordinary share of rows vanished:
+a permission change or a half-failed scan must not wipe the table.
+
+``reconcile(client, store, spec, run_id)`` streams both sides in key order (bounded memory: one
+page each, plus 16 bytes per differing key) and returns a :class:`ReconcileReport`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from array import array
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from kd_assets.sync.keydiff import Difference, Kind, ScanTotals, diff_keys, scan_fields, source_states, \
+    target_states
+from kd_assets.sync.reconcile_heal import DEFAULT_HEAL_BATCH, NO_TIME, HealCounts, Healer
+from kd_assets.sync.schemas import source_now
+from kd_assets.sync.spec import SyncSpec
+from kd_assets.sync.store import TargetStore
+from kd_assets.sync.synclog import SyncRecord
+
+logger = logging.getLogger("kd_assets.sync.reconcile")
+
+DEFAULT_MAX_DELETE_SHARE = 0.05
+DEFAULT_DELETE_GUARD_MIN_ROWS = 10
+SAMPLE_SIZE = 20
+HEALED_KINDS = (Kind.MISSING, Kind.STALE, Kind.DRIFT)
+
+
+class SourceScanError(RuntimeError):
+    """The key scan did not complete; nothing was healed or soft-deleted."""
+
+
+def max_delete_share_from_env(environ: Mapping[str, str] | None = None) -> float:
+    """``KD_MAX_DELETE_SHARE``: largest share of live target rows soft-deleted at once (0.05)."""
+    raw = (os.environ if environ is None else environ).get("KD_MAX_DELETE_SHARE", "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_MAX_DELETE_SHARE
+    except ValueError:
+        raise ValueError(f"KD_MAX_DELETE_SHARE must be a number between 0 and 1, got {raw!r}") from None
+    if not 0 <= value <= 1:
+        raise ValueError(f"KD_MAX_DELETE_SHARE must be between 0 and 1, got {raw!r}")
+    return value
+
+
+def delete_guard_min_rows_from_env(environ: Mapping[str, str] | None = None) -> int:
+    """``KD_DELETE_GUARD_MIN_ROWS``: up to this many deletes pass the share guard (10), so a
+    small table can lose a customer without tripping it."""
+    raw = (os.environ if environ is None else environ).get("KD_DELETE_GUARD_MIN_ROWS", "").strip()
+    if not raw:
+        return DEFAULT_DELETE_GUARD_MIN_ROWS
+    if not raw.isdigit():
+        raise ValueError(f"KD_DELETE_GUARD_MIN_ROWS must be a whole number ≥ 0, got {raw!r}")
+    return int(raw)
+
+
+def delete_guard(candidates: int, target_live: int, source_rows: int, max_share: float,
+                 min_rows: int) -> str | None:
+    """Why deleting ``candidates`` rows now would be deleting on bad evidence, or None if it is not."""
+    if candidates == 0:
+        return None
+    if source_rows == 0 and max_share < 1:
+        return f"the source scan returned no rows while the target holds {target_live} live rows"
+    share = candidates / target_live if target_live else 1.0
+    if candidates > min_rows and share > max_share:
+        return (f"{candidates} of {target_live} live target rows ({share:.1%}) are absent from the source "
+                f"scan, more than KD_MAX_DELETE_SHARE={max_share:.1%}")
+    return None
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation found and did. Samples hold up to 20 keys per kind, in key order."""
+
+    form_id: str
+    target: str
+    applied: bool
+    max_delete_share: float
+    delete_guard_min_rows: int
+    source_rows: int = 0
+    target_rows: int = 0
+    target_live: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: {k.value: 0 for k in Kind})
+    samples: dict[str, list[int]] = field(default_factory=lambda: {k.value: [] for k in Kind})
+    heal: HealCounts = field(default_factory=HealCounts)
+    soft_deleted: int = 0
+    reappeared: int = 0          # delete candidates a fetch by key found again (created meanwhile)
+    deletes_applied: bool = False
+    deletes_withheld: str | None = None
+
+    def note(self, diff: Difference) -> None:
+        self.counts[diff.kind.value] += 1
+        if len(self.samples[diff.kind.value]) < SAMPLE_SIZE:
+            self.samples[diff.kind.value].append(diff.key)
+
+    @property
+    def differences(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def to_heal(self) -> int:
+        return sum(self.counts[k.value] for k in HEALED_KINDS)
+
+    @property
+    def delete_share(self) -> float:
+        """Share of live target rows absent from the source scan."""
+        deleted = self.counts[Kind.DELETED.value]
+        return deleted / self.target_live if self.target_live else float(deleted > 0)
+
+    @property
+    def unresolved(self) -> int:
+        """Differences still standing: not healed (dry run) or deletes withheld."""
+        h = self.heal
+        heal_left = (self.to_heal - h.healed - h.quarantined - h.known_rejects - h.vanished
+                     if self.applied else self.to_heal)
+        deleted = self.counts[Kind.DELETED.value]
+        delete_left = deleted - self.soft_deleted - self.reappeared if self.deletes_applied else deleted
+        return max(heal_left, 0) + max(delete_left, 0)
+
+    @property
+    def status(self) -> str:
+        """in_sync | healed | withheld | unresolved (≤ 16 characters, for the sync log)."""
+        if self.deletes_withheld and self.counts[Kind.DELETED.value] and self.applied:
+            return "withheld"
+        if self.unresolved:
+            return "unresolved"
+        return "healed" if self.heal.changed or self.heal.quarantined or self.soft_deleted else "in_sync"
+
+    def summary(self) -> str:
+        """One line for logs, the sync log and the check description."""
+        found = ", ".join(f"{k.value} {self.counts[k.value]}" for k in Kind)
+        text = (f"{self.form_id} vs {self.target}: {self.source_rows} source rows, {self.target_rows} target rows "
+                f"({self.target_live} live); {found}.")
+        if self.applied:
+            text += (f" Healed {self.heal.changed} rows ({self.heal.quarantined} quarantined, "
+                     f"{self.heal.known_rejects} known rejects, {self.heal.vanished} gone meanwhile);"
+                     f" soft-deleted {self.soft_deleted}.")
+        else:
+            text += " Dry run: nothing changed."
+        if self.deletes_withheld:
+            text += f" Deletes withheld: {self.deletes_withheld}."
+        return text
+
+    def sync_record(self, asset: str, run_id: str | None, **extra) -> SyncRecord:
+        """The sync-log row of this reconciliation; ``extra`` adds api_calls, duration_s, …"""
+        u = self.heal.upserted
+        return SyncRecord(asset=asset, status=self.status, run_id=run_id, rows_in=self.source_rows,
+                          inserted=u.inserted, updated=u.updated, unchanged=u.unchanged,
+                          skipped_older=u.skipped_older, rejected=self.heal.quarantined,
+                          deleted=self.soft_deleted, message=self.summary()[:1000], **extra)
+
+
+WITHHELD_ADVICE = ("Nothing was soft-deleted. Data permissions of the integration user hide rows silently and a "
+                   "half-failed scan returns too few: check both. If the deletions are real, re-run with a "
+                   "higher KD_MAX_DELETE_SHARE.")
+
+
+@dataclass
+class _KeyPlan:
+    """Differing keys by kind (int64 arrays: 16 bytes a key with its change time)."""
+
+    keys: dict[Kind, array] = field(default_factory=lambda: {k: array("q") for k in Kind})
+    change_ns: dict[Kind, array] = field(default_factory=lambda: {k: array("q") for k in Kind})
+
+    def add(self, diff: Difference) -> None:
+        self.keys[diff.kind].append(diff.key)
+        self.change_ns[diff.kind].append(NO_TIME if diff.change_ns is None else diff.change_ns)
+
+
+def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply: bool = True,
+              max_delete_share: float | None = None, delete_guard_min_rows: int | None = None,
+              heal_batch: int = DEFAULT_HEAL_BATCH, now: pd.Timestamp | None = None) -> ReconcileReport:
+    """Compare a complete key scan of ``spec.form_id`` with the target; heal and soft-delete.
+
+    ``apply=False`` only reports. Guard settings default to ``KD_MAX_DELETE_SHARE`` and
+    ``KD_DELETE_GUARD_MIN_ROWS``. Raises :class:`SourceScanError` when the scan fails midway.
+    """
+    report = ReconcileReport(
+        form_id=spec.form_id, target=spec.tables.target, applied=apply,
+        max_delete_share=max_delete_share_from_env() if max_delete_share is None else float(max_delete_share),
+        delete_guard_min_rows=(delete_guard_min_rows_from_env() if delete_guard_min_rows is None
+                               else int(delete_guard_min_rows)))
+    plan = _scan(client, store, spec, report)
+    healer = Healer(client, store, spec, run_id, now if now is not None else source_now(client.config.source_timezone),
+                    heal_batch)
+    if apply:
+        # A row soft-deleted in the target that is back at the source is revived whatever its change
+        # time; drift moved the change time backwards, so only a forced write can heal it.
+        for kind, force in ((Kind.MISSING, True), (Kind.STALE, False), (Kind.DRIFT, True)):
+            report.heal += healer.heal(plan.keys[kind], plan.change_ns[kind], force=force)
+    _apply_deletes(healer, store, run_id, plan.keys[Kind.DELETED], report)
+    logger.info("reconcile %s", report.summary())
+    return report
+
+
+def _scan(client, store: TargetStore, spec: SyncSpec, report: ReconcileReport) -> _KeyPlan:
+    totals, plan = ScanTotals(), _KeyPlan()
+    pages = _scan_pages(client, spec, totals)
+    for diff in diff_keys(source_states(spec, pages, totals), target_states(spec, store.target_keys(), totals)):
+        plan.add(diff)
+        report.note(diff)
+    report.source_rows, report.target_rows, report.target_live = (totals.source_rows, totals.target_rows,
+                                                                  totals.target_live)
+    return plan
+
+
+def _scan_pages(client, spec: SyncSpec, totals: ScanTotals) -> Iterator[list[list]]:
+    """The key scan's pages; a failure midway becomes a SourceScanError that says how far it got."""
+    if "{{" in spec.extra_filter:
+        raise ValueError(f"{spec.path}: extra_filter uses window placeholders, which a whole-form key scan "
+                         f"cannot fill; reconciliation of {spec.form_id} needs a filter without them")
+    pages: Iterable[list[list]] = client.iter_keys(spec.form_id, spec.key_field, scan_fields(spec),
+                                                   spec.extra_filter)
+    try:
+        yield from pages
+    except Exception as exc:
+        raise SourceScanError(
+            f"{spec.form_id}: key scan failed after {totals.source_rows} rows (last {spec.key_field}="
+            f"{totals.last_source_key}): {exc}. Nothing was healed or soft-deleted: deletes need a "
+            f"complete scan.") from exc
+
+
+def _apply_deletes(healer: Healer, store: TargetStore, run_id: str, candidates: array,
+                   report: ReconcileReport) -> None:
+    report.deletes_withheld = delete_guard(len(candidates), report.target_live, report.source_rows,
+                                           report.max_delete_share, report.delete_guard_min_rows)
+    if report.deletes_withheld:
+        logger.error("reconcile %s: deletes withheld: %s. %s", report.form_id, report.deletes_withheld,
+                     WITHHELD_ADVICE)
+        return
+    if not report.applied:
+        return
+    if candidates:
+        # Confirm absence key by key: a row created after the scan passed its key is not deleted.
+        back = healer.still_at_source(candidates)
+        report.reappeared = len(back)
+        report.soft_deleted = store.soft_delete((k for k in candidates if k not in back), run_id)
+    report.deletes_applied = True
