@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from kd_assets.defs.alerts import ALERT_SENSORS
 from kd_assets.defs.assets import kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer
 from kd_assets.defs.checks import target_matches_clean, unique_keys
 from kd_assets.defs.jobs import customers_sync_job, daily_resync_schedule
@@ -37,7 +38,7 @@ defs = dg.Definitions(
     asset_checks=[target_matches_clean, unique_keys],
     jobs=[customers_sync_job],
     schedules=[daily_resync_schedule],
-    sensors=[kingdee_customers_change_sensor],
+    sensors=[kingdee_customers_change_sensor, *ALERT_SENSORS],
     resources=build_resources(),
     # The steps of a sync run are sequential (land → clean → publish), so one process per run is
     # enough; a process per step would pay ~3 s of imports each on these small machines.

@@ -3,4 +3,5 @@
 pytest_plugins = [
     "kd_assets_tests.fixtures.database",
     "kd_assets_tests.fixtures.simulator",
+    "kd_assets_tests.fixtures.webhook",
 ]
