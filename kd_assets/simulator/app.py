@@ -43,7 +43,7 @@ class SimulatorApp:
         # Dates end at the start of the clock's day, so a seed gives the same rows all day.
         end = self.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
         cfg = self.config
-        rows = generate(cfg.customers, cfg.seed, end, cfg.dirty_share, cfg.millis_share)
+        rows = generate(cfg.customers, cfg.seed, end, cfg.dirty_share, cfg.millis_share, cfg.history_days)
         self.store.load(reference_rows(cfg.username), rows)
 
     def count(self, name: str) -> None:

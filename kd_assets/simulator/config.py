@@ -31,6 +31,8 @@ class SimulatorConfig:
     seed: int = _opt(42, "random seed; the same seed and clock start give identical rows")
     dirty_share: float = _opt(0.02, "share of rows with dirty data (empty names, negative "
                                     "capital, malformed credit codes, modify before create)")
+    history_days: int = _opt(6 * 365, "days of history before the clock's day that created and "
+                                      "modified dates are spread over")
     millis_share: float = _opt(0.3, "share of datetimes that carry milliseconds (.123)")
     clock_start: str | None = _opt(None, "initial clock, 'YYYY-MM-DD HH:MM:SS' source-local "
                                          "(UTC+8); default: real time. Generated dates end at "

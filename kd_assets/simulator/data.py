@@ -75,14 +75,18 @@ def credit_code(rng: random.Random, region: str) -> str:
     return body + _CREDIT_CHARS[(31 - total % 31) % 31]
 
 
+DEFAULT_HISTORY_DAYS = 6 * 365
+
+
 class CustomerGenerator:
     """Builds customer rows in COLUMNS order; one instance per generation run."""
 
-    def __init__(self, seed: int, end: datetime, dirty_share: float, millis_share: float) -> None:
+    def __init__(self, seed: int, end: datetime, dirty_share: float, millis_share: float,
+                 history_days: int = DEFAULT_HISTORY_DAYS) -> None:
         self.rng = random.Random(seed)
         self.random = self.rng.random
         self.end = end
-        self.start = end - timedelta(days=6 * 365)
+        self.start = end - timedelta(days=history_days)
         self.dirty_share = dirty_share
         self.millis_share = millis_share
 
@@ -185,6 +189,6 @@ class CustomerGenerator:
 
 
 def generate(count: int, seed: int, end: datetime, dirty_share: float,
-             millis_share: float) -> list[tuple]:
-    """`count` customer rows with dates up to `end`, in FCUSTID order."""
-    return list(CustomerGenerator(seed, end, dirty_share, millis_share).rows(count))
+             millis_share: float, history_days: int = DEFAULT_HISTORY_DAYS) -> list[tuple]:
+    """`count` customer rows with dates in the `history_days` before `end`, in FCUSTID order."""
+    return list(CustomerGenerator(seed, end, dirty_share, millis_share, history_days).rows(count))
