@@ -60,26 +60,28 @@ def sql_values_rows(columns: Sequence[np.ndarray]) -> list[str]:
     return ["(" + ",".join(row) + ")" for row in zip(*columns)]
 
 
-# What the driver's escape_string does, applied to a whole column at once (C-speed replaces on
-# one joined string instead of a translate call per value). Backslash escapes: ensure_tables
+# What the driver's escape_string does, applied to a whole column at once: C-speed replaces on
+# one joined string instead of a translate call per value. Backslash escapes: ensure_tables
 # refuses a server running with NO_BACKSLASH_ESCAPES.
 _ESCAPES = (("\\", "\\\\"), ("\0", "\\0"), ("\n", "\\n"), ("\r", "\\r"), ("\x1a", "\\Z"),
             ("'", "\\'"), ('"', '\\"'))
-_SEPARATOR = "\x01"
+_SEPARATOR, _NULL_SENTINEL = "\x01", "\x02"
 
 
 def _quoted_text(values: list) -> np.ndarray:
-    present = [v if type(v) is str else str(v) for v in values if v is not None and v is not pd.NA]
-    joined = _SEPARATOR.join(present)
-    if joined.count(_SEPARATOR) != max(len(present) - 1, 0):  # a value contains the separator
-        escaped = iter([escape_string(v) for v in present])
-    else:
-        for old, new in _ESCAPES:
-            if old in joined:
-                joined = joined.replace(old, new)
-        escaped = iter(joined.split(_SEPARATOR) if present else [])
-    return np.array([NULL if v is None or v is pd.NA else "'" + next(escaped) + "'" for v in values],
-                    dtype=object)
+    texts = [None if v is None or v is pd.NA else v if type(v) is str else str(v) for v in values]
+    nulls = texts.count(None)
+    values = [_NULL_SENTINEL if v is None else v for v in texts] if nulls else texts
+    joined = _SEPARATOR.join(values)
+    if joined.count(_SEPARATOR) != max(len(values) - 1, 0) or joined.count(_NULL_SENTINEL) != nulls:
+        # A value contains a control character we use as a marker: escape value by value.
+        return np.array([NULL if v is None else "'" + escape_string(v) + "'" for v in texts], dtype=object)
+    for old, new in _ESCAPES:
+        if old in joined:
+            joined = joined.replace(old, new)
+    quoted = ("'" + joined.replace(_SEPARATOR, "'" + _SEPARATOR + "'") + "'").replace(
+        "'" + _NULL_SENTINEL + "'", NULL)
+    return np.array(quoted.split(_SEPARATOR) if values else [], dtype=object)
 
 
 def param_values(values, kind: Kind) -> list:

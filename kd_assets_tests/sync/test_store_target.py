@@ -132,3 +132,11 @@ def test_a_failing_batch_fails_the_call_and_writes_nothing_of_the_chunk(mysql_ur
         store.upsert_target(frame, "run-1")
     assert store.read_target().empty  # the first batches were rolled back with the chunk
     store.engine.dispose()
+
+
+def test_text_with_quotes_backslashes_and_control_characters_round_trips(store):
+    nasty = ["a\x01b", "\x02", "line\nbreak\rend", "nul\x00byte", "ctrl-z\x1a", "'; DROP TABLE x; --", '"\\"', "中文'\\"]
+    frame = clean(*[kd_row(i, address=text) for i, text in enumerate(nasty, 1)], kd_row(99, address=None))
+    store.upsert_target(frame, "run-1")
+    assert store.read_target()["address"].tolist() == nasty + [None]
+    assert store.upsert_target(frame, "run-2") == UpsertCounts(unchanged=len(nasty) + 1)
