@@ -45,12 +45,15 @@ def max_delete_share_from_env(environ: Mapping[str, str] | None = None) -> float
     """``KD_MAX_DELETE_SHARE``: largest share of live target rows soft-deleted at once (0.05)."""
     raw = (os.environ if environ is None else environ).get("KD_MAX_DELETE_SHARE", "").strip()
     try:
-        value = float(raw) if raw else DEFAULT_MAX_DELETE_SHARE
+        return checked_share(float(raw) if raw else DEFAULT_MAX_DELETE_SHARE, "KD_MAX_DELETE_SHARE")
     except ValueError:
         raise ValueError(f"KD_MAX_DELETE_SHARE must be a number between 0 and 1, got {raw!r}") from None
+
+
+def checked_share(value: float, name: str = "max_delete_share") -> float:
     if not 0 <= value <= 1:
-        raise ValueError(f"KD_MAX_DELETE_SHARE must be between 0 and 1, got {raw!r}")
-    return value
+        raise ValueError(f"{name} must be between 0 and 1, got {value!r}")
+    return float(value)
 
 
 def delete_guard_min_rows_from_env(environ: Mapping[str, str] | None = None) -> int:
@@ -130,7 +133,7 @@ class ReconcileReport:
     @property
     def status(self) -> str:
         """in_sync | healed | withheld | unresolved (≤ 16 characters, for the sync log)."""
-        if self.deletes_withheld and self.counts[Kind.DELETED.value] and self.applied:
+        if self.deletes_withheld and self.applied:
             return "withheld"
         if self.unresolved:
             return "unresolved"
@@ -162,7 +165,7 @@ class ReconcileReport:
 
 WITHHELD_ADVICE = ("Nothing was soft-deleted. Data permissions of the integration user hide rows silently and a "
                    "half-failed scan returns too few: check both. If the deletions are real, re-run with a "
-                   "higher KD_MAX_DELETE_SHARE.")
+                   "higher max_delete_share (run config) or KD_MAX_DELETE_SHARE.")
 
 
 @dataclass
@@ -187,12 +190,12 @@ def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply:
     """
     report = ReconcileReport(
         form_id=spec.form_id, target=spec.tables.target, applied=apply,
-        max_delete_share=max_delete_share_from_env() if max_delete_share is None else float(max_delete_share),
+        max_delete_share=max_delete_share_from_env() if max_delete_share is None else checked_share(max_delete_share),
         delete_guard_min_rows=(delete_guard_min_rows_from_env() if delete_guard_min_rows is None
                                else int(delete_guard_min_rows)))
     plan = _scan(client, store, spec, report)
-    healer = Healer(client, store, spec, run_id, now if now is not None else source_now(client.config.source_timezone),
-                    heal_batch)
+    now = now if now is not None else source_now(client.config.source_timezone)
+    healer = Healer(client, store, spec, run_id, now, heal_batch)
     if apply:
         # A row soft-deleted in the target that is back at the source is revived whatever its change
         # time; drift moved the change time backwards, so only a forced write can heal it.
@@ -241,7 +244,8 @@ def _apply_deletes(healer: Healer, store: TargetStore, run_id: str, candidates: 
     if not report.applied:
         return
     if candidates:
-        # Confirm absence key by key: a row created after the scan passed its key is not deleted.
+        # Confirm absence key by key: a row the scan did not return (hidden by a data rule, or
+        # synced while the scan ran) is not deleted while a fetch by its key still finds it.
         back = healer.still_at_source(candidates)
         report.reappeared = len(back)
         report.soft_deleted = store.soft_delete((k for k in candidates if k not in back), run_id)

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 
 from kd_assets.sync.schemas import validate
 from kd_assets.sync.spec import SyncSpec
-from kd_assets.sync.store import TargetStore, UpsertCounts
+from kd_assets.sync.store import TargetStore
 from kd_assets.sync.transform import to_frame
+from kd_assets.sync.upsert import UpsertCounts
 
 # Landing, clean and quarantine rows written by reconciliation carry this partition key.
 RECONCILE_PARTITION = "reconciliation"
@@ -78,12 +79,26 @@ class Healer:
         counts = HealCounts(vanished=len(keys) - len(rows))
         if not rows:
             return counts
+        if force:
+            self.forget_staged_versions(keys)
         store.land_rows(rows, self.run_id, RECONCILE_PARTITION)
         result = validate(spec, to_frame(spec, rows), self.now)
         counts.quarantined = store.quarantine(result.rejects, self.run_id, RECONCILE_PARTITION)
         store.write_clean(result.clean, self.run_id, RECONCILE_PARTITION)
         counts.upserted = store.upsert_target(result.clean, self.run_id, force_keys=keys if force else ())
         return counts
+
+    def forget_staged_versions(self, keys: list[int]) -> None:
+        """Drop the landed and clean versions of keys about to be force-healed.
+
+        Landing and clean staging keep the version with the newest change time, which for a drifted
+        row is the one the source has since undone (Enable cleared FForbidDate). Left there, a
+        re-run of its old partition would publish it again and undo the heal.
+        """
+        tables, key = self.store.tables, self.spec.key_column
+        with self.store.engine.begin() as conn:
+            for table in (tables.landing, tables.clean):
+                conn.execute(table.delete().where(table.c[key].in_(keys)))
 
     def known_rejects(self, keys: list[int], change_ns: list[int]) -> set[int]:
         """Keys quarantined (in any partition) at exactly the change time the scan saw."""

@@ -8,6 +8,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 import pandas as pd
+import pytest
 import requests
 import sqlalchemy as sa
 
@@ -23,6 +24,18 @@ CLOCK = "2024-03-01 12:00:00"
 # Tiny delays so that exhausting the client's retries takes milliseconds, not minutes.
 FAST_RETRY = RetryPolicy(network_attempts=2, network_interval_s=0.01, max_attempts=2, base_delay_s=0.01,
                          max_delay_s=0.01, max_total_wait_s=1.0)
+
+
+@pytest.fixture
+def sim(simulator_factory):
+    """300 clean customers (no rows for quarantine), changes from 2018 to 2024-02."""
+    return simulator_factory(customers=300, seed=7, clock_start=CLOCK, dirty_share=0.0)
+
+
+@pytest.fixture
+def client(sim):
+    with kingdee_client(sim) as c:
+        yield c
 
 
 def kingdee_client(sim, **config) -> K3CloudClient:
@@ -77,11 +90,21 @@ class Edits:
 
 def delete_at_source(client: K3CloudClient, keys: list[int], status: pd.Series) -> None:
     """Delete through the protocol: audited rows must be un-audited first, as in Kingdee."""
+    if not keys:
+        return
     audited = [k for k in keys if status[k] == "C"]
     if audited:
         client.unaudit(FORM, audited)
     result = client.delete(FORM, keys)
     assert result["ResponseStatus"]["IsSuccess"], result
+
+
+def delete_many_at_source(client: K3CloudClient, n: int, status: str | None = None) -> list[int]:
+    """Delete the first ``n`` customers that can be deleted (optionally only of one status)."""
+    state = source_state(client).set_index("key")["FDocumentStatus"]
+    keys = [int(k) for k, s in state.items() if s != "B" and status in (None, s)][:n]
+    delete_at_source(client, keys, state)
+    return keys
 
 
 def make_hidden_changes(client: K3CloudClient, store: TargetStore, n_deletes: int = 3) -> Edits:
@@ -104,7 +127,21 @@ def make_hidden_changes(client: K3CloudClient, store: TargetStore, n_deletes: in
     return Edits(deletes, enabled, unaudited, missing, stale)
 
 
-def inject_faults(sim, *kinds: str) -> None:
-    """One-shot faults for the next business requests, in order."""
-    response = requests.post(sim.admin_url + "faults", json={"script": [{"kind": k} for k in kinds]}, timeout=10)
+PASS = {"kind": "delay", "ms": 0}  # a scripted "fault" that lets one request through unharmed
+
+
+def inject_faults(sim, *faults: str | dict) -> None:
+    """One-shot faults for the next business requests, in order (a kind name or a fault object)."""
+    script = [{"kind": f} if isinstance(f, str) else f for f in faults]
+    response = requests.post(sim.admin_url + "faults", json={"script": script}, timeout=10)
     response.raise_for_status()
+
+
+def forbidden_on_a_partition_day(client: K3CloudClient, first_day: str) -> tuple[int, str]:
+    """A forbidden customer whose newest change is its FForbidDate, on or after ``first_day``."""
+    state = source_state(client)
+    times = {f: pd.to_datetime(state[f], format="ISO8601") for f in SPEC.change_time_fields}
+    newest = pd.concat(times.values(), axis=1).max(axis=1)
+    hit = state[(state["FForbidStatus"] == "B") & (times["FForbidDate"] == newest) & (newest >= first_day)]
+    assert not hit.empty, "the seeded data should hold a customer forbidden within the partitions"
+    return int(hit["key"].iloc[0]), times["FForbidDate"][hit.index[0]].strftime("%Y-%m-%d")

@@ -1,0 +1,141 @@
+"""Reconciliation in Dagster: an unpartitioned asset with a check, a job and a daily schedule.
+
+Why an asset of its own and not an unpartitioned check on ``wk_wodtop_customer``: Dagster puts
+every check of an asset into any run that selects the asset. A check on the partitioned target
+would run a full key scan, healing and soft-deletes inside every partition run (the change
+sensor's, the nightly re-sync's, a backfill's, a "Materialize" click), verified on 1.13.28. As
+``wk_wodtop_customer_reconciliation`` (downstream of the target) it runs only when asked for; each
+materialization records what was found and done, so the UI plots drift over time, and its
+``source_reconciliation`` check turns red when deletes were withheld or differences remain.
+
+No step retry policy: the client already retries every call with backoff, and a reconciliation
+that still fails has changed nothing (it heals and deletes only after a complete scan). The run
+fails loudly and the next tick, or a run from the UI, starts it over.
+"""
+
+import datetime as dt
+import time
+from typing import Any, Optional
+
+import dagster as dg
+from pydantic import Field
+
+from kd_assets.defs.assets import GROUP, KINGDEE_POOL, SPEC, TARGET
+from kd_assets.defs.partitions import source_timezone
+from kd_assets.defs.resources import KingdeeResource
+from kd_assets.defs.target_db import MySQLResource
+from kd_assets.sync import source_now
+from kd_assets.sync.keydiff import Kind
+from kd_assets.sync.reconcile import WITHHELD_ADVICE, ReconcileReport, SourceScanError, reconcile
+from kd_assets.sync.synclog import SyncRecord
+
+RECONCILIATION = f"{TARGET}_reconciliation"
+CHECK = "source_reconciliation"
+
+
+class ReconcileConfig(dg.Config):
+    """Run options, for an on-demand run from the launchpad."""
+
+    dry_run: bool = Field(default=False, description="Only report differences; heal and delete nothing")
+    max_delete_share: Optional[float] = Field(
+        default=None, description="Overrides KD_MAX_DELETE_SHARE for this run, e.g. to apply a real mass delete")
+
+
+@dg.asset(
+    name=RECONCILIATION, deps=[TARGET], group_name=GROUP, pool=KINGDEE_POOL, kinds={"kingdee", "mysql"},
+    check_specs=[dg.AssetCheckSpec(
+        CHECK, asset=RECONCILIATION, blocking=False,
+        description=f"{TARGET} equals a complete {SPEC.form_id} key scan after healing. Fails (ERROR) when "
+                    "deletes were withheld (more than KD_MAX_DELETE_SHARE vanished at once) or differences "
+                    "remain; warns when rows had to be healed.")],
+    description=f"Compares a complete key scan of {SPEC.form_id} (keys, change times, statuses) with {TARGET} "
+                "and CHANGES THE TARGET: re-fetches missing, stale and status-drifted rows by key and upserts "
+                "them; soft-deletes rows deleted at the source, unless an unusual share vanished at once.",
+)
+def wk_wodtop_customer_reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig,
+                                      kingdee: KingdeeResource, target_db: MySQLResource):
+    store = target_db.store(SPEC)
+    started, started_at, run_id = time.monotonic(), _utc_now(), context.run.run_id
+    api: dict[str, float] = {}
+
+    def bookkeeping() -> dict[str, Any]:
+        return dict(api_calls=int(api.get("kingdee_calls", 0)), retries=int(api.get("kingdee_retries", 0)),
+                    duration_s=round(time.monotonic() - started, 3), started_at=started_at, finished_at=_utc_now())
+
+    with kingdee.get_client() as client:
+        try:
+            report = reconcile(client, store, SPEC, run_id, apply=not config.dry_run,
+                               max_delete_share=config.max_delete_share, now=source_now(source_timezone()))
+        except Exception as exc:
+            api = client.stats.as_metadata()
+            store.log_sync(SyncRecord(asset=RECONCILIATION, status="failed", run_id=run_id,
+                                      message=f"{type(exc).__name__}: {exc}"[:1000], **bookkeeping()))
+            if isinstance(exc, SourceScanError):
+                raise dg.Failure(description=str(exc), metadata=api) from exc
+            raise
+        api = client.stats.as_metadata()
+    store.log_sync(report.sync_record(RECONCILIATION, run_id, **bookkeeping()))
+    context.log.info(report.summary())
+    metadata = {**report_metadata(report), **api, "target": target_db.display_name,
+                "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3))}
+    yield dg.MaterializeResult(metadata=metadata)
+    yield check_result(report, metadata)
+
+
+def check_result(report: ReconcileReport, metadata: dict[str, Any]) -> dg.AssetCheckResult:
+    """ERROR when deletes were withheld or differences remain; WARN when rows had to be healed."""
+    if report.unresolved:
+        advice = f" {WITHHELD_ADVICE}" if report.deletes_withheld else ""
+        return dg.AssetCheckResult(check_name=CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
+                                   description=report.summary() + advice, metadata=metadata)
+    healed = report.heal.changed or report.heal.quarantined
+    return dg.AssetCheckResult(check_name=CHECK, passed=not healed, severity=dg.AssetCheckSeverity.WARN,
+                               description=report.summary(), metadata=metadata)
+
+
+def report_metadata(report: ReconcileReport) -> dict[str, Any]:
+    """Counts Dagster plots over time, and up to 20 sample keys of each difference."""
+    heal = report.heal
+    counts = {kind.value: report.counts[kind.value] for kind in Kind}
+    return {
+        **{name: dg.MetadataValue.int(n) for name, n in counts.items()},
+        **{f"{kind.value}_samples": dg.MetadataValue.json(report.samples[kind.value]) for kind in Kind},
+        "source_rows": dg.MetadataValue.int(report.source_rows),
+        "target_rows": dg.MetadataValue.int(report.target_rows),
+        "target_live_rows": dg.MetadataValue.int(report.target_live),
+        "healed": dg.MetadataValue.int(heal.changed),
+        "inserted": dg.MetadataValue.int(heal.upserted.inserted),
+        "updated": dg.MetadataValue.int(heal.upserted.updated),
+        "quarantined": dg.MetadataValue.int(heal.quarantined),
+        "known_rejects": dg.MetadataValue.int(heal.known_rejects),
+        "vanished_before_fetch": dg.MetadataValue.int(heal.vanished),
+        "soft_deleted": dg.MetadataValue.int(report.soft_deleted),
+        "reappeared": dg.MetadataValue.int(report.reappeared),
+        "unresolved": dg.MetadataValue.int(report.unresolved),
+        "delete_share": dg.MetadataValue.float(round(report.delete_share, 6)),
+        "max_delete_share": dg.MetadataValue.float(report.max_delete_share),
+        "deletes_applied": dg.MetadataValue.bool(report.deletes_applied),
+        "deletes_withheld": report.deletes_withheld or "no",
+        "dry_run": dg.MetadataValue.bool(not report.applied),
+        "status": report.status,
+    }
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+reconcile_job = dg.define_asset_job(
+    "kingdee_customers_reconcile", selection=dg.AssetSelection.assets(RECONCILIATION),
+    tags={"kd/trigger": "reconcile"},
+    description=f"Full key-scan reconciliation of {SPEC.form_id} with {TARGET}: heals and soft-deletes.",
+)
+
+reconcile_schedule = dg.ScheduleDefinition(
+    name="kingdee_customers_reconcile_daily", job=reconcile_job, cron_schedule="30 2 * * *",
+    execution_timezone=source_timezone(), default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Reconciles the whole table at 02:30 source time, after the nightly re-sync of yesterday.",
+)
+
+RECONCILIATION_DEFS = dict(assets=[wk_wodtop_customer_reconciliation], jobs=[reconcile_job],
+                           schedules=[reconcile_schedule])
