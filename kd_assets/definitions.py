@@ -10,6 +10,7 @@ from kd_assets.defs.alerts import ALERT_SENSORS
 from kd_assets.defs.assets import kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer
 from kd_assets.defs.checks import target_matches_clean, unique_keys
 from kd_assets.defs.jobs import customers_sync_job, daily_resync_schedule
+from kd_assets.defs.reconciliation import RECONCILIATION_DEFS
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.sensors import kingdee_customers_change_sensor
 from kd_assets.defs.target_db import MySQLResource
@@ -34,10 +35,10 @@ def _is_set(var: str) -> bool:
 
 
 defs = dg.Definitions(
-    assets=sync_assets,
+    assets=[*sync_assets, *RECONCILIATION_DEFS["assets"]],
     asset_checks=[target_matches_clean, unique_keys],
-    jobs=[customers_sync_job],
-    schedules=[daily_resync_schedule],
+    jobs=[customers_sync_job, *RECONCILIATION_DEFS["jobs"]],
+    schedules=[daily_resync_schedule, *RECONCILIATION_DEFS["schedules"]],
     sensors=[kingdee_customers_change_sensor, *ALERT_SENSORS],
     resources=build_resources(),
     # The steps of a sync run are sequential (land → clean → publish), so one process per run is

@@ -14,11 +14,13 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from kd_assets.alerting import Alert, AlertNotifier, AlertSettings, SqlIncidentStore, scrub
 from kd_assets.defs.assets import CLEAN, TARGET
+from kd_assets.defs.reconciliation import RECONCILIATION
 from kd_assets.defs.target_db import MySQLResource
 
 # ERROR-severity checks whose failure is an incident (WARN checks only show in the UI).
 ALERTING_CHECKS = [dg.AssetCheckKey(dg.AssetKey(CLEAN), "clean_schema"),
-                   dg.AssetCheckKey(dg.AssetKey(TARGET), "target_matches_clean")]
+                   dg.AssetCheckKey(dg.AssetKey(TARGET), "target_matches_clean"),
+                   dg.AssetCheckKey(dg.AssetKey(RECONCILIATION), "source_reconciliation")]
 FINISHED = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED}
 
 
