@@ -18,9 +18,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m kd_assets.demo
 
-## Runs the whole test suite against the real MariaDB server (started if it is down).
+## Runs the whole test suite against the real MariaDB server (started if it is down);
+## installs Debian's chromium for the browser test if it is missing.
 test: $(STAMP)
 	scripts/ensure-mariadb.sh
+	scripts/ensure-chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
