@@ -17,51 +17,15 @@ import cProfile
 import datetime as dt
 import pstats
 import statistics
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-import requests
-
+from bench.harness import simulator_process
 from kd_assets.kingdee import ClientConfig, K3CloudClient, Window
 
 FIELDS = ("FCUSTID", "FMasterId", "FNumber", "FName", "FShortName", "FUseOrgId.FNumber", "FCreateOrgId.FNumber",
           "FDocumentStatus", "FForbidStatus", "FRegisterFund", "FLegalPerson", "FSOCIALCRECODE", "FTEL",
           "FADDRESS", "FSELLER.FName", "FCreateDate", "FModifyDate", "FForbidDate", "FApproveDate")
 EVERYTHING = Window(dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def simulator_process(customers: int) -> Iterator[str]:
-    """A simulator in its own process; yields its base URL once it answers."""
-    port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "kd_assets.simulator", "--customers", str(customers),
-                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"simulator exited: {process.stderr.read().decode()[-2000:]}")
-            try:
-                requests.get(f"http://127.0.0.1:{port}/_sim/state", timeout=1).raise_for_status()
-                break
-            except requests.RequestException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)  # polling a child process's readiness, not test synchronisation
-        yield f"http://127.0.0.1:{port}/k3cloud/"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def fetch_all(base_url: str, page_size: int) -> tuple[int, K3CloudClient]:
@@ -94,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--page-size", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
-    with simulator_process(args.customers) as base_url:
+    with simulator_process(args.customers) as (base_url, _startup_s):
         fetch_all(base_url, args.page_size)  # warm-up: server caches, connection pool
         rates, client, rows = [], None, 0
         for _ in range(args.runs):

@@ -13,36 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import requests
 
+from bench.harness import simulator_process
 from kd_assets.kingdee import protocol as p
 from kd_assets.simulator.fields import FIELDS, REF
 
 # Every field of the form; references as their FNumber, the way a sync spec asks for them.
 FIELD_KEYS = ",".join(f.key + (".FNumber" if f.kind == REF else "") for f in FIELDS)
-
-
-@contextmanager
-def simulator_process(customers: int) -> Iterator[tuple[str, float]]:
-    """A simulator on a free port in a child process; yields (base URL, startup seconds)."""
-    started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "kd_assets.simulator", "--port", "0",
-                                "--customers", str(customers)],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        banner = process.stdout.readline()  # printed once the data is loaded and the port bound
-        if not banner:
-            raise RuntimeError("simulator exited before printing its URL")
-        yield banner.rsplit(" ", 1)[-1].strip(), time.monotonic() - started
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def fetch_all(base_url: str, page_size: int) -> tuple[int, float]:

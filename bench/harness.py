@@ -1,0 +1,35 @@
+"""What the benchmarks share: a simulator in its own process (the honest measure)."""
+
+from __future__ import annotations
+
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+DEMO_CREDENTIALS = dict(acct_id="kd-demo", username="demo", app_id="300001_S0RBU1NFVFMtREVNTy1BUFAtU0VDUkVU",
+                        app_secret="kdassets-demo-app-secret")
+
+
+@contextmanager
+def simulator_process(customers: int, *options: str) -> Iterator[tuple[str, float]]:
+    """A simulator on a free port in a child process; yields (base URL, startup seconds)."""
+    started = time.monotonic()
+    process = subprocess.Popen([sys.executable, "-m", "kd_assets.simulator", "--port", "0",
+                                "--customers", str(customers), *options],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        banner = process.stdout.readline()  # printed once the data is loaded and the port bound
+        if not banner:
+            raise RuntimeError("simulator exited before printing its URL")
+        yield banner.rsplit(" ", 1)[-1].strip(), time.monotonic() - started
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
