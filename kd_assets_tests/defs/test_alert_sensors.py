@@ -23,12 +23,6 @@ def sim(simulator_factory):
 
 
 @pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
-@pytest.fixture
 def webhook(webhook_receiver, monkeypatch):
     monkeypatch.setenv("KD_ALERT_WEBHOOK", webhook_receiver.url + "/robot/send?access_token=tok-123")
     monkeypatch.setenv("KD_ALERT_FORMAT", "dingtalk")

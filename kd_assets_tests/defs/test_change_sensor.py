@@ -24,12 +24,6 @@ def sim(simulator_factory):
     return simulator_factory(customers=1500, seed=3, clock_start=CLOCK, dirty_share=0.0)
 
 
-@pytest.fixture
-def instance():
-    with dg.instance_for_test() as inst:
-        yield inst
-
-
 def _defs(res: dict) -> dg.Definitions:
     return dg.Definitions(assets=sync_assets, jobs=[customers_sync_job], sensors=[kingdee_customers_change_sensor],
                           resources=res, executor=dg.in_process_executor)
