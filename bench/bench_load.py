@@ -228,8 +228,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--child", nargs=2, metavar=("KIND", "ROWS"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
+        load_before = os.getloadavg()[0]
         result = MEASUREMENTS[args.child[0]](int(args.child[1]))
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # Shared 2-core machines: the load average says how much to trust a figure.
+        result["load_avg"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
         print(json.dumps(result))
         return
     for n in args.rows:
@@ -250,6 +253,8 @@ def report(n: int, naive_rows: int) -> None:
     print(f"naive     (seed: SELECT + UPDATE/INSERT per row): {rate['naive']:>9,.0f} rows/s  "
           f"{naive_s:7.1f} s" + (f"  (measured on {naive['rows']:,} rows, extrapolated)" if extrapolated else "")
           + f"  peak RSS {naive['peak_rss_mb']:6.0f} MB")
+    print("load average before/after each: " + ", ".join(
+        f"{k} {r.get('load_avg', '?')}" for k, r in (("pipeline", pipe), ("yardstick", yard), ("naive", naive))))
     print(f"ratio pipeline/naive: {rate['pipeline'] / rate['naive']:.1f}x   "
           f"pipeline/yardstick: {rate['pipeline'] / rate['yardstick']:.2f}x")
     # Publishing is the step the yardstick does; print both publish paths like for like.
