@@ -20,7 +20,7 @@ from kd_assets.defs.runs import preview_table, sync_run
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
-from kd_assets.sync import UpsertCounts, load_spec, source_now, to_frame, validate
+from kd_assets.sync import load_spec, source_now, to_frame, validate
 
 SPEC = load_spec("bd_customer")
 GROUP = "kingdee_customers"
@@ -133,13 +133,12 @@ def kingdee_customers_clean(context: dg.AssetExecutionContext, target_db: MySQLR
                       "only where the incoming change time is at least the stored one.")
 def wk_wodtop_customer(context: dg.AssetExecutionContext, target_db: MySQLResource) -> dg.MaterializeResult:
     store = target_db.store(SPEC)
-    counts, preview = UpsertCounts(), None
     with sync_run(context, store) as run:
-        for frame in store.iter_clean(*run.window, chunk_size=target_db.chunk_size):
-            counts += store.upsert_target(frame, run.run_id)
-            preview = frame if preview is None else preview
+        # Published inside the database, chunk by key range: no row travels through Python.
+        counts = store.publish_clean(*run.window, run.run_id, chunk_size=target_db.chunk_size)
         run.add(rows_in=counts.total, inserted=counts.inserted, updated=counts.updated,
                 unchanged=counts.unchanged, skipped_older=counts.skipped_older)
+    preview = next(store.iter_clean(*run.window, chunk_size=5), None)
     metadata = {**run.metadata(), "target": target_db.display_name,
                 "dagster/row_count": counts.total}
     if preview is not None:
