@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+import dagster as dg
 import pytest
+import requests
 import sqlalchemy as sa
 
-from kd_assets.defs.assets import SPEC
+from kd_assets.defs.assets import SPEC, kingdee_customers_clean, wk_wodtop_customer
 from kd_assets_tests.defs.sync_harness import (
     busiest_day, changed_in, checks, client, materialization, resources, source_rows, sync, table_keys, table_snapshot,
 )
@@ -116,3 +118,23 @@ def test_auth_failure_fails_the_run_without_retries(sim, day, sqlite_url):
     message = str(failure.event_specific_data.error)
     assert "wrong-secret" not in message
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+
+
+def test_a_window_is_recleaned_and_republished_from_landing_without_kingdee(sim, day, target_url):
+    res = resources(sim, target_url)
+    sync(res, day)
+    columns = ", ".join([c.name for c in SPEC.columns] + ["change_time", "is_deleted"])
+    published = f"SELECT {columns} FROM {TARGET} ORDER BY data_id"
+    with sa.create_engine(target_url).connect() as conn:
+        before = conn.execute(sa.text(published)).all()
+    with sa.create_engine(target_url).begin() as conn:
+        conn.execute(sa.text(f"DELETE FROM {TARGET}"))
+        conn.execute(sa.text(f"DELETE FROM {SPEC.tables.clean}"))
+    requests.post(sim.admin_url + "faults", json={"fail_rate": 1.0}, timeout=10).raise_for_status()
+
+    result = dg.materialize([kingdee_customers_clean, wk_wodtop_customer], partition_key=day, resources=res,
+                            raise_on_error=False)
+
+    assert result.success
+    with sa.create_engine(target_url).connect() as conn:
+        assert conn.execute(sa.text(published)).all() == before
