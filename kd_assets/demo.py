@@ -82,6 +82,8 @@ def launch_initial_load(ui_url: str, timeout_s: float = 180) -> str:
     deadline = time.monotonic() + timeout_s
     while True:
         try:
+            # The UI's "join the community" dialog would cover the first page a newcomer sees.
+            requests.post(graphql, json={"query": "mutation { setNuxSeen }"}, timeout=30)
             existing = requests.post(graphql, json={"query": EXISTING_BACKFILLS}, timeout=30).json()
             if existing["data"]["partitionBackfillsOrError"].get("results"):
                 return "an earlier backfill exists; not starting another"
