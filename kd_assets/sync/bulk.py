@@ -13,6 +13,7 @@ from typing import Sequence
 import pandas as pd
 import sqlalchemy as sa
 
+from kd_assets.sync.loadfile import load_file_available, load_upsert
 from kd_assets.sync.sqltext import Kind, param_values, sql_literals, sql_values_rows
 
 MYSQL_DIALECTS = ("mysql", "mariadb")
@@ -26,12 +27,22 @@ def is_mysql(conn_or_engine) -> bool:
 
 
 def upsert_frame(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], frame: pd.DataFrame,
-                 columns: Sequence[str], guard: str | None = None) -> None:
-    """Insert ``frame[columns]`` into ``table``; on key conflict update (guarded if ``guard``)."""
+                 columns: Sequence[str], guard: str | None = None, load_file: bool = False) -> None:
+    """Insert ``frame[columns]`` into ``table``; on key conflict update (guarded if ``guard``).
+
+    ``load_file``: on MySQL/MariaDB, go through ``LOAD DATA LOCAL INFILE`` and a server-side
+    ``INSERT … SELECT`` when the engine allows it (``loadfile.load_file_available``) and the
+    frame's keys are unique (repeated keys keep the multi-row statement's in-order semantics).
+    """
     if frame.empty:
         return
     keys = [c.name for c in table.primary_key.columns]
     if is_mysql(conn):
+        if (load_file and load_file_available(conn)
+                and not frame.duplicated(subset=keys).any()):
+            load_upsert(conn, table.name, kinds, frame, list(columns),
+                        mysql_update_clause(columns, keys, guard, qualifier=table.name))
+            return
         _upsert_mysql(conn, table.name, kinds, frame, list(columns), keys, guard)
     else:
         _upsert_sqlite(conn, table.name, kinds, frame, list(columns), keys, guard)

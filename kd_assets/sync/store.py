@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from kd_assets.sync.bulk import is_mysql, upsert_frame
 from kd_assets.sync.ddl import build_tables, ensure_tables
+from kd_assets.sync.loadfile import disable_file_requests
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
@@ -55,9 +56,18 @@ def create_target_engine(url: str | None = None, *, pool_size: int = 5, max_over
             cur.close()
 
         return engine
+    connect_args = {}
+    pymysql = sa.engine.make_url(url).get_driver_name() == "pymysql"
+    if pymysql:
+        # Advertise LOAD DATA LOCAL (the fast bulk path, see loadfile.py); the driver still
+        # refuses file requests except while one of our own loads runs.
+        connect_args["local_infile"] = True
     # pre_ping + recycle survive MySQL's wait_timeout closing idle pooled connections.
-    return sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_size=pool_size,
-                            max_overflow=max_overflow)
+    engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_size=pool_size,
+                              max_overflow=max_overflow, connect_args=connect_args)
+    if pymysql:
+        sa.event.listen(engine, "connect", lambda dbapi_conn, _record: disable_file_requests(dbapi_conn))
+    return engine
 
 
 @dataclass(frozen=True)
@@ -73,8 +83,11 @@ def utc_now() -> dt.datetime:
 class TargetStore(SyncLog):
     """All tables of one spec in one database."""
 
-    def __init__(self, engine: sa.Engine, spec: SyncSpec):
+    def __init__(self, engine: sa.Engine, spec: SyncSpec, *, load_file: bool = True):
+        """``load_file=False`` keeps landing and clean staging on the multi-row INSERT even
+        where LOAD DATA LOCAL INFILE is available (it is used only where the server allows it)."""
         self.engine = engine
+        self.load_file = load_file
         self.spec = spec
         self.tables = build_tables(spec)
         self.key = spec.key_column
@@ -112,7 +125,7 @@ class TargetStore(SyncLog):
             self.quarantine(self._keyless_rejects(rows, frame, bad, key_pos), run_id, partition_key)
         with self.engine.begin() as conn:
             upsert_frame(conn, self.tables.landing, self.tables.kinds, frame[~bad], list(frame.columns),
-                         guard=CHANGE_TIME)
+                         guard=CHANGE_TIME, load_file=self.load_file)
         return LandCounts(landed=int((~bad).sum()), quarantined=int(bad.sum()))
 
     def _keyless_rejects(self, rows, frame, bad, key_pos) -> pd.DataFrame:
@@ -151,7 +164,8 @@ class TargetStore(SyncLog):
         out["row_hash"] = row_signature(self.spec, out)
         out["run_id"], out["partition_key"], out["cleaned_at"] = run_id, partition_key, utc_now()
         with self.engine.begin() as conn:
-            upsert_frame(conn, self.tables.clean, self.tables.kinds, out, list(out.columns), guard=CHANGE_TIME)
+            upsert_frame(conn, self.tables.clean, self.tables.kinds, out, list(out.columns), guard=CHANGE_TIME,
+                         load_file=self.load_file)
             self._resolve_quarantine(conn, out)
         return len(out)
 

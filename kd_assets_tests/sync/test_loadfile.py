@@ -1,0 +1,158 @@
+"""The LOAD DATA LOCAL INFILE write path and its multi-row fallback give the same tables."""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from kd_assets.sync import loadfile
+from kd_assets.sync.loadfile import LoadDataError, load_file_available, load_upsert, tsv_column
+from kd_assets.sync.schemas import validate
+from kd_assets.sync.store import TargetStore, create_target_engine
+from kd_assets.sync.transform import to_frame
+from kd_assets_tests.sync.rows import SPEC, kd_row
+
+NOW = pd.Timestamp("2030-01-01")
+TRICKY = ["tab\there", "new\nline", "cr\rreturn", "back\\slash", "\\N", "NULL", "O'Hara \"q\"",
+          "中文 ✓", "nul\0byte", "\x01marker", "\x02marker", "trailing\\", "  "]
+PLAIN_TRICKY = [t for t in TRICKY if "\x01" not in t and "\x02" not in t]  # the joined fast path
+
+
+def _store(url: str, load_file: bool) -> TargetStore:
+    store = TargetStore(create_target_engine(url), SPEC, load_file=load_file)
+    store.ensure_tables()
+    return store
+
+
+@pytest.fixture
+def stores(mysql_server, mysql_url):
+    """The same spec in two MariaDB databases: one per write path."""
+    other = mysql_url.replace("/kdt_", "/kdt_b_")
+    name = sa.engine.make_url(other).database
+    with mysql_server.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    fast, slow = _store(mysql_url, True), _store(other, False)
+    yield fast, slow
+    fast.engine.dispose()
+    slow.engine.dispose()
+    with mysql_server.connect() as conn:
+        conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+def _table(store: TargetStore, table: sa.Table, drop=("fetched_at", "cleaned_at")) -> list[tuple]:
+    cols = [c for c in table.columns if c.name not in drop]
+    with store.engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(sa.select(*cols).order_by(*table.primary_key.columns))]
+
+
+def _rows(n: int, modified: str = "2024-05-07T10:00:00", **columns) -> list[list]:
+    return [kd_row(i, customer_name=TRICKY[i % len(TRICKY)] + f" #{i}", address=PLAIN_TRICKY[i % len(PLAIN_TRICKY)],
+                   short_name=None if i % 4 == 0 else "" if i % 4 == 1 else TRICKY[i % len(TRICKY)],
+                   registered_capital=[1234.5, "99.99", None][i % 3], modified_at=modified, **columns)
+            for i in range(1, n + 1)]
+
+
+def test_the_load_path_is_available_on_this_server_and_said_once(mysql_url, caplog):
+    store = _store(mysql_url, True)
+    with store.engine.connect() as conn:
+        if not conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar():
+            pytest.skip("server has local_infile OFF")
+        with caplog.at_level(logging.INFO, logger="kd_assets.sync.loadfile"):
+            assert load_file_available(conn) and load_file_available(conn)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 1 and "LOAD DATA LOCAL INFILE" in lines[0]
+    store.engine.dispose()
+
+
+def test_fallback_without_the_client_capability_and_no_password_in_the_log(mysql_url, caplog):
+    engine = sa.create_engine(mysql_url)  # not create_target_engine: no local_infile
+    with engine.connect() as conn, caplog.at_level(logging.INFO, logger="kd_assets.sync.loadfile"):
+        assert not load_file_available(conn)
+    assert "multi-row INSERT" in caplog.text and "did not enable local_infile" in caplog.text
+    store = TargetStore(engine, SPEC)
+    store.ensure_tables()
+    assert store.land_rows(_rows(5), "run-1", None).landed == 5
+    engine.dispose()
+    secret = sa.create_engine("mysql+pymysql://kd:s3cr3t-pw@db.example:3306/kd")
+    assert "s3cr3t" not in loadfile._where(secret)
+
+
+def test_file_requests_are_refused_outside_our_loads(mysql_url):
+    engine = create_target_engine(mysql_url)
+    with engine.connect() as conn:
+        assert conn.connection.dbapi_connection._local_infile is False
+    engine.dispose()
+
+
+def test_both_paths_land_and_clean_identically_with_guards(stores, monkeypatch):
+    monkeypatch.setattr(loadfile, "LOAD_BATCH_ROWS", 7)  # several batches per call
+    fast, slow = stores
+    first = _rows(40)
+    newer = _rows(20, modified="2024-05-07T11:00:00", phone="new")        # keys 1..20 newer
+    older = _rows(30, modified="2024-05-07T09:00:00", phone="old")        # must not overwrite
+    same_time = _rows(30, phone="same-time")[20:]                         # keys 21..30, equal time: wins
+    for store in stores:
+        for batch, run in ((first, "r1"), (newer, "r2"), (older, "r3"), (same_time, "r4"), (first, "r5")):
+            counts = store.land_rows(batch, run, "p")
+            assert counts.landed == len(batch)
+            result = validate(SPEC, to_frame(SPEC, batch), now=NOW)
+            assert store.write_clean(result.clean, run, "p") == len(result.clean)
+            store.quarantine(result.rejects, run, "p")
+    for table in (fast.tables.landing, fast.tables.clean, fast.tables.quarantine):
+        assert _table(fast, table, drop=("fetched_at", "cleaned_at", "quarantined_at")) == \
+            _table(slow, table, drop=("fetched_at", "cleaned_at", "quarantined_at"))
+    landed = {r[0]: r for chunk in fast.iter_landed(pd.Timestamp("2024-05-07"), pd.Timestamp("2024-05-08"))
+              for r in chunk}
+    phone = SPEC.field_keys.index(next(c.field for c in SPEC.columns if c.name == "phone"))
+    assert landed[5][phone] == "new" and landed[25][phone] == "0591-1234567"
+    assert landed[3] == newer[2]  # text round-trips exactly (tabs, newlines, backslashes, \N …)
+    assert landed[33] == first[32]
+
+
+def test_repeated_keys_in_one_call_keep_the_multi_row_semantics(stores):
+    rows = [kd_row(1, phone="a", modified_at="2024-05-07T10:00:00"),
+            kd_row(1, phone="b", modified_at="2024-05-07T09:00:00"),   # older: ignored
+            kd_row(1, phone="c", modified_at="2024-05-07T10:00:00"),   # same time: wins
+            kd_row(2)]
+    for store in stores:
+        store.land_rows(rows, "r1", None)
+    fast, slow = stores
+    assert _table(fast, fast.tables.landing) == _table(slow, slow.tables.landing)
+    assert '"c"' in _table(fast, fast.tables.landing)[0][-3]
+
+
+def test_a_value_the_server_would_truncate_fails_instead_of_loading_quietly(mysql_url):
+    store = _store(mysql_url, True)
+    frame = pd.DataFrame({"record_key": ["x" * 100], "partition_key": [""], "run_id": ["r"],
+                          "change_time": [pd.NaT], "reasons": ["[]"], "payload": [None],
+                          "quarantined_at": [NOW]})
+    t = store.tables.quarantine
+    with store.engine.begin() as conn:
+        if not load_file_available(conn):
+            pytest.skip("server has local_infile OFF")
+    with pytest.raises(LoadDataError), store.engine.begin() as conn:
+        load_upsert(conn, t.name, store.tables.kinds, frame, list(frame.columns), " ON DUPLICATE KEY UPDATE "
+                    + f"{t.name}.run_id=VALUES(run_id)")
+    assert store.quarantine_count() == 0
+    store.engine.dispose()
+
+
+def test_tsv_escapes_round_trip_markers_and_nulls():
+    assert tsv_column(pd.Series(["a\tb", None, "\\N", "x\ny"]), ("text", 0)) == \
+        ["a\\tb", "\\N", "\\\\N", "x\\ny"]
+    assert tsv_column(pd.Series(["\x01", None]), ("text", 0)) == ["\x01", "\\N"]
+    assert tsv_column(pd.Series([1.25, None]), ("decimal", 2)) == ["1.25", "\\N"]
+    assert tsv_column(pd.array([True, None], dtype="boolean"), ("bool", 0)) == ["1", "\\N"]
+    assert tsv_column(pd.Series([pd.Timestamp("2024-05-07 10:00:00.123"), pd.NaT]), ("datetime", 0)) == \
+        ["2024-05-07 10:00:00.123000", "\\N"]
+
+
+def test_sqlite_ignores_the_flag(sqlite_url):
+    store = _store(sqlite_url, True)
+    assert store.land_rows(_rows(12), "r1", None).landed == 12
+    result = validate(SPEC, to_frame(SPEC, _rows(12)), now=NOW)
+    assert store.write_clean(result.clean, "r1", None) == len(result.clean)
+    store.engine.dispose()
