@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
 from kd_assets.sync.transform import CHANGE_TIME, coerce_frame, convert_column, payload_json, \
-    record_key_text, row_from_payload
+    record_key_text
 from kd_assets.sync.upsert import UpsertCounts, plan_upsert, publish_range
 
 DEFAULT_SQLITE_PATH = ".dagster_home/kd_target.sqlite"
@@ -152,7 +153,7 @@ class TargetStore(SyncLog):
         if partition_key is not None:
             where = sa.or_(where, sa.and_(t.c.change_time.is_(None), t.c.partition_key == partition_key))
         for chunk in self._keyset(t, [t.c[self.key], t.c.payload], where, chunk_size):
-            yield [row_from_payload(self.spec, r.payload) for r in chunk]
+            yield rows_from_payloads(self.spec, [r.payload for r in chunk])
 
     # ---- clean staging ------------------------------------------------------------------
 
@@ -358,6 +359,20 @@ class TargetStore(SyncLog):
             last = getattr(chunk[-1], self.key)
             if len(chunk) < chunk_size:
                 return
+
+
+def rows_from_payloads(spec: SyncSpec, payloads: list[str]) -> list[list]:
+    """``row_from_payload`` for a chunk: one JSON parse of the joined array (half the cost of a
+    parse per row), fields picked in C; a payload lacking a field gets None, as row by row."""
+    pick = operator.itemgetter(*spec.field_keys)
+    single = len(spec.field_keys) == 1
+    rows = []
+    for d in json.loads("[" + ",".join(payloads) + "]"):
+        try:
+            rows.append([pick(d)] if single else list(pick(d)))
+        except KeyError:
+            rows.append([d.get(k) for k in spec.field_keys])
+    return rows
 
 
 def _int_list(keys: list[int]) -> str:

@@ -156,3 +156,11 @@ def test_sqlite_ignores_the_flag(sqlite_url):
     result = validate(SPEC, to_frame(SPEC, _rows(12)), now=NOW)
     assert store.write_clean(result.clean, "r1", None) == len(result.clean)
     store.engine.dispose()
+
+
+def test_rows_from_payloads_equals_row_by_row_decoding():
+    from kd_assets.sync.store import rows_from_payloads
+    from kd_assets.sync.transform import payload_json, row_from_payload
+    payloads = [payload_json(SPEC, r) for r in _rows(9)] + ['{"FCUSTID": 7}', "{}"]
+    assert rows_from_payloads(SPEC, payloads) == [row_from_payload(SPEC, p) for p in payloads]
+    assert rows_from_payloads(SPEC, []) == []
