@@ -43,6 +43,7 @@ from kd_assets.sync.transform import to_frame
 SERVER = os.environ.get("KD_BENCH_MYSQL_SERVER",
                         os.environ.get("KD_TEST_MYSQL_SERVER", "mysql+pymysql://root@127.0.0.1:3306"))
 CHUNK = 10_000
+LOAD_FILE = os.environ.get("KD_BENCH_LOAD_FILE") == "1"  # TargetStore(load_file=…) for the pipeline
 WINDOW = (dt.datetime(2015, 1, 1), dt.datetime(2030, 1, 1))
 SPEC = load_spec("bd_customer")
 _CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -124,11 +125,13 @@ def measure_pipeline(n_rows: int) -> dict:
         return out
 
     with fresh_database() as url:
-        store = TargetStore(create_target_engine(url), SPEC)
+        store = TargetStore(create_target_engine(url), SPEC, load_file=LOAD_FILE)
         store.ensure_tables()
         with store.engine.connect() as conn:
-            write_path = ("LOAD DATA LOCAL INFILE + INSERT … SELECT" if load_file_available(conn)
-                          else "multi-row INSERT … ON DUPLICATE KEY UPDATE (server has local_infile OFF)")
+            write_path = ("LOAD DATA LOCAL INFILE + INSERT … SELECT" if LOAD_FILE and load_file_available(conn)
+                          else "multi-row INSERT … ON DUPLICATE KEY UPDATE"
+                          + ("" if LOAD_FILE else " (KD_BENCH_LOAD_FILE=1 for LOAD DATA)")
+                          + (" (LOAD DATA unavailable)" if LOAD_FILE else ""))
         for rows in generate_chunks(n_rows):   # kingdee_customers_raw
             counts["landed"] += timed("land", store.land_rows, rows, "bench", "initial").landed
         landed = store.iter_landed(*WINDOW, chunk_size=CHUNK)

@@ -84,9 +84,10 @@ def utc_now() -> dt.datetime:
 class TargetStore(SyncLog):
     """All tables of one spec in one database."""
 
-    def __init__(self, engine: sa.Engine, spec: SyncSpec, *, load_file: bool = True):
-        """``load_file=False`` keeps landing and clean staging on the multi-row INSERT even
-        where LOAD DATA LOCAL INFILE is available (it is used only where the server allows it)."""
+    def __init__(self, engine: sa.Engine, spec: SyncSpec, *, load_file: bool = False):
+        """``load_file=True`` lands and stages clean rows through LOAD DATA LOCAL INFILE where the
+        server allows it (see loadfile.py). Off by default: measured interleaved on our 2-core
+        machines it was no faster than the multi-row INSERT (the server does more work)."""
         self.engine = engine
         self.load_file = load_file
         self.spec = spec
