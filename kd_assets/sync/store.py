@@ -29,7 +29,7 @@ from kd_assets.sync.loadfile import disable_file_requests
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
-from kd_assets.sync.transform import CHANGE_TIME, coerce_frame, convert_column, payload_json, \
+from kd_assets.sync.transform import CHANGE_TIME, coerce_frame, convert_column, payloads_json, \
     record_key_text
 from kd_assets.sync.upsert import UpsertCounts, plan_upsert, publish_range
 
@@ -120,7 +120,7 @@ class TargetStore(SyncLog):
             pos = fields.index(col.field)
             frame[col.name] = convert_column(col, [r[pos] for r in rows])[0]
         frame[CHANGE_TIME] = frame[[c.name for c in spec.change_columns]].max(axis=1)
-        frame["payload"] = [payload_json(spec, r) for r in rows]
+        frame["payload"] = payloads_json(spec, rows)
         frame["fetched_at"], frame["run_id"], frame["partition_key"] = utc_now(), run_id, partition_key
         bad = np.asarray(bad_key) | frame[self.key].isna().to_numpy()
         if bad.any():

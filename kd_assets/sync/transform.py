@@ -178,6 +178,12 @@ def payload_json(spec: SyncSpec, row: Sequence) -> str:
     return _encode_payload(dict(zip(spec.field_keys, row)))
 
 
+def payloads_json(spec: SyncSpec, rows: Sequence[Sequence]) -> list[str]:
+    """``payload_json`` for a whole chunk, reading the spec's field list once."""
+    fields = spec.field_keys
+    return [_encode_payload(dict(zip(fields, row))) for row in rows]
+
+
 def row_from_payload(spec: SyncSpec, payload: str) -> list:
     """A landed payload back to a row in the current spec's FieldKeys order."""
     d = json.loads(payload)
@@ -196,4 +202,4 @@ def record_key_text(value) -> str:
 
 
 __all__ = ["CHANGE_TIME", "RAW", "CONVERSION_ERRORS", "to_frame", "coerce_frame", "convert_column",
-           "payload_json", "row_from_payload", "record_key_text"]
+           "payload_json", "payloads_json", "row_from_payload", "record_key_text"]
