@@ -248,5 +248,10 @@ def _apply_deletes(healer: Healer, store: TargetStore, run_id: str, candidates: 
         # synced while the scan ran) is not deleted while a fetch by its key still finds it.
         back = healer.still_at_source(candidates)
         report.reappeared = len(back)
-        report.soft_deleted = store.soft_delete((k for k in candidates if k not in back), run_id)
+        gone = [k for k in candidates if k not in back]
+        report.soft_deleted = store.soft_delete(gone, run_id)
+        # Their landed and clean versions are stale now: the next run of a partition holding those
+        # change times would publish them again and un-delete the rows.
+        for start in range(0, len(gone), healer.batch):
+            healer.forget_staged_versions(gone[start:start + healer.batch])
     report.deletes_applied = True
