@@ -11,7 +11,7 @@ import time
 
 import dagster as dg
 
-from kd_assets.defs.assets import SPEC
+from kd_assets.defs.assets import RAW, SPEC
 from kd_assets.defs.jobs import customers_sync_job
 from kd_assets.defs.partitions import customer_change_partitions, partition_key_for
 from kd_assets.defs.resources import KingdeeResource
@@ -21,6 +21,7 @@ from kd_assets.sync.pending import newest_synced_change_time, pending_changes, p
 
 SENSOR_NAME = "kingdee_customers_change_sensor"
 FAR_FUTURE = dt.datetime(9999, 1, 1)
+FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
 IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
              dg.DagsterRunStatus.STARTED]
 
@@ -44,15 +45,53 @@ def max_probe_rows() -> int:
     return int(_env_float("KD_SENSOR_MAX_PROBE_ROWS", 10_000))
 
 
-def _probe(client, since: dt.datetime, limit: int) -> list[list]:
+def failed_partitions_lookback() -> dt.timedelta:
+    """How far back failed sync runs keep the probe open (KD_SENSOR_FAILED_LOOKBACK_DAYS, default 7)."""
+    return dt.timedelta(days=_env_float("KD_SENSOR_FAILED_LOOKBACK_DAYS", 7))
+
+
+def _probe(client, since: dt.datetime, limit: int) -> tuple[list[list], bool]:
+    """Rows ``[key, *change fields]`` changed since ``since``; True when cut at ``limit``."""
     rows: list[list] = []
     for page in client.iter_window(SPEC.form_id, [SPEC.key_field, *SPEC.change_time_fields],
                                    Window(since, FAR_FUTURE), change_fields=SPEC.change_time_fields,
                                    key_field=SPEC.key_field, extra_filter=SPEC.extra_filter):
         rows.extend(page)
         if len(rows) >= limit:
-            break
-    return rows
+            return rows, True
+    return rows, False
+
+
+def _first_day(run: dg.DagsterRun) -> str | None:
+    tags = run.tags
+    return tags.get("dagster/partition") or tags.get("dagster/asset_partition_range_start")
+
+
+def _syncs_customers(run: dg.DagsterRun) -> bool:
+    selection = run.asset_selection or set()
+    return run.job_name == customers_sync_job.name or dg.AssetKey(RAW) in selection
+
+
+def oldest_unhealed_failure(instance: dg.DagsterInstance) -> dt.datetime | None:
+    """Start of the oldest recent partition whose latest sync run failed.
+
+    The probe starts no later than this: once a newer partition is synced, the target's newest
+    change time moves past the failed partition's changes, and probing from there alone would
+    leave them to the nightly re-sync.
+    """
+    since = dt.datetime.now(dt.timezone.utc) - failed_partitions_lookback()
+    runs = instance.get_runs(dg.RunsFilter(created_after=since), limit=1000)  # newest first
+    latest: dict[str, dg.DagsterRunStatus] = {}
+    for run in runs:
+        if _syncs_customers(run) and (day := _first_day(run)) and run.status in FINISHED:
+            latest.setdefault(day, run.status)
+    failed = [day for day, status in latest.items() if status == dg.DagsterRunStatus.FAILURE]
+    return dt.datetime.strptime(min(failed), "%Y-%m-%d") if failed else None
+
+
+def _days_between(first: dt.datetime, last: dt.datetime) -> list[str]:
+    days = (last.date() - first.date()).days
+    return [(first.date() + dt.timedelta(days=i)).isoformat() for i in range(days + 1)]
 
 
 def _failure_backoff_s(instance: dg.DagsterInstance, partition: str) -> float:
@@ -82,10 +121,10 @@ def _in_flight(instance: dg.DagsterInstance, partition: str) -> bool:
                                                    tags={"dagster/partition": partition}), limit=1))
 
 
-def _partitions_to_run(context: dg.SensorEvaluationContext, pending) -> tuple[dict[str, int], list[str]]:
+def _partitions_to_run(context: dg.SensorEvaluationContext, pending, extra_days=()) -> tuple[dict[str, int], list[str]]:
     """Pending rows per partition that may run now, and notes on the ones held back."""
     valid = set(customer_change_partitions.get_partition_keys(dynamic_partitions_store=context.instance))
-    counts: dict[str, int] = {}
+    counts: dict[str, int] = {day: 0 for day in extra_days}
     for change in pending:
         key = partition_key_for(change.change_time)
         counts[key] = counts.get(key, 0) + 1
@@ -114,10 +153,15 @@ def kingdee_customers_change_sensor(context: dg.SensorEvaluationContext, kingdee
         return dg.SensorResult(skip_reason="The target is empty: launch the initial load first "
                                            "(a backfill of kingdee_customers_sync over all partitions).")
     since = watermark - probe_lag()
+    if (failure := oldest_unhealed_failure(context.instance)) is not None:
+        since = min(since, failure)
     with kingdee.get_client() as client:
-        probed = probe_change_times(SPEC.change_time_fields, _probe(client, since, max_probe_rows()))
+        rows, truncated = _probe(client, since, max_probe_rows())
+    probed = probe_change_times(SPEC.change_time_fields, rows)
     pending = pending_changes(store, probed)
-    runnable, notes = _partitions_to_run(context, pending)
+    # A probe cut short may have missed older changes with higher keys: run every day it spans.
+    extra = _days_between(since, max(c.change_time for c in pending)) if truncated and pending else []
+    runnable, notes = _partitions_to_run(context, pending, extra)
     for note in notes:
         context.log.info(note)
     cursor = json.dumps({"watermark": watermark.isoformat(sep=" "), "probed_rows": len(probed),

@@ -126,3 +126,18 @@ def test_the_daily_schedule_resyncs_yesterday_in_the_source_time_zone():
     request = daily_resync_schedule(context)
 
     assert request.partition_key == "2024-03-01"
+
+
+def test_a_failed_older_partition_is_requested_again_after_a_newer_one_succeeded(sim, loaded, instance, sqlite_url):
+    first, second = pick_customer(sim), pick_customer(sim, last=True)
+    with client(sim) as c:
+        c.save(SPEC.form_id, {"FCUSTID": first, "FName": "第一天的修改有限公司"})
+    requests.post(sim.admin_url + "clock", json={"advance_seconds": 86400}, timeout=10).raise_for_status()
+    with client(sim) as c:
+        c.save(SPEC.form_id, {"FCUSTID": second, "FName": "第二天的修改有限公司"})
+    assert requested(tick(loaded, instance)) == [TODAY, "2024-03-02"]
+    assert not run_job(resources(sim, sqlite_url, app_secret="wrong"), instance, TODAY)
+    assert run_job(loaded, instance, "2024-03-02")
+
+    # The target's newest change time is now a day past the failed partition's change.
+    assert requested(tick(loaded, instance)) == [TODAY]
