@@ -28,7 +28,7 @@ def _store(url: str, load_file: bool) -> TargetStore:
 
 
 @pytest.fixture
-def stores(mysql_server, mysql_url):
+def stores(mysql_server, mysql_url, local_infile_on):
     """The same spec in two MariaDB databases: one per write path."""
     other = mysql_url.replace("/kdt_", "/kdt_b_")
     name = sa.engine.make_url(other).database
@@ -55,11 +55,20 @@ def _rows(n: int, modified: str = "2024-05-07T10:00:00", **columns) -> list[list
             for i in range(1, n + 1)]
 
 
-def test_the_load_path_is_available_on_this_server_and_said_once(mysql_url, caplog):
+@pytest.fixture
+def local_infile_on(mysql_server):
+    """The server allows LOAD DATA LOCAL for this test (MariaDB's default; MySQL 8's is OFF)."""
+    with mysql_server.connect() as conn:
+        was = conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar()
+        conn.exec_driver_sql("SET GLOBAL local_infile = 1")
+    yield
+    with mysql_server.connect() as conn:
+        conn.exec_driver_sql(f"SET GLOBAL local_infile = {int(bool(was))}")
+
+
+def test_the_load_path_is_available_on_this_server_and_said_once(mysql_url, local_infile_on, caplog):
     store = _store(mysql_url, True)
     with store.engine.connect() as conn:
-        if not conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar():
-            pytest.skip("server has local_infile OFF")
         with caplog.at_level(logging.INFO, logger="kd_assets.sync.loadfile"):
             assert load_file_available(conn) and load_file_available(conn)
     lines = [r.getMessage() for r in caplog.records]
@@ -124,15 +133,14 @@ def test_repeated_keys_in_one_call_keep_the_multi_row_semantics(stores):
     assert '"c"' in _table(fast, fast.tables.landing)[0][-3]
 
 
-def test_a_value_the_server_would_truncate_fails_instead_of_loading_quietly(mysql_url):
+def test_a_value_the_server_would_truncate_fails_instead_of_loading_quietly(mysql_url, local_infile_on):
     store = _store(mysql_url, True)
     frame = pd.DataFrame({"record_key": ["x" * 100], "partition_key": [""], "run_id": ["r"],
                           "change_time": [pd.NaT], "reasons": ["[]"], "payload": [None],
                           "quarantined_at": [NOW]})
     t = store.tables.quarantine
     with store.engine.begin() as conn:
-        if not load_file_available(conn):
-            pytest.skip("server has local_infile OFF")
+        assert load_file_available(conn)
     with pytest.raises(LoadDataError), store.engine.begin() as conn:
         load_upsert(conn, t.name, store.tables.kinds, frame, list(frame.columns), " ON DUPLICATE KEY UPDATE "
                     + f"{t.name}.run_id=VALUES(run_id)")
