@@ -1,0 +1,464 @@
+"""Pieces of the randomized end-to-end test (test_randomized_sync.py).
+
+- ``SourceWorkload``: random creates, edits, late commits, forbids, enables, audits, un-audits,
+  submits, renumbers and deletes made through Kingdee's protocol on a simulator with a frozen
+  clock that the workload moves itself, so a seed replays the same stamps;
+- ``Deployment``: what a Dagster deployment runs, driven by hand on one instance: change-sensor
+  ticks, sync runs (and a run with a wrong app secret), the nightly re-sync, reconciliation;
+- an independent view of both sides: the source read over HTTP by key pages, the target read
+  with SQL, each normalized here (not with the product's transform), and a short diff.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import dagster as dg
+import requests
+import sqlalchemy as sa
+
+from kd_assets.defs.assets import SPEC
+from kd_assets.defs.checks import target_matches_clean, unique_keys
+from kd_assets.defs.jobs import customers_sync_job, daily_resync_schedule
+from kd_assets.defs.reconciliation import CHECK, RECONCILIATION_DEFS
+from kd_assets.defs.sensors import kingdee_customers_change_sensor
+from kd_assets.definitions import sync_assets
+from kd_assets.sync.store import TargetStore, create_target_engine
+from kd_assets_tests.defs.sync_harness import client, resources
+
+FORM = SPEC.form_id
+SOURCE_TZ = dt.timezone(dt.timedelta(hours=8))  # the simulator's server clock (Asia/Shanghai)
+CENT = Decimal("0.01")
+
+# Source field → target column, for every column the test compares.
+COMPARED = {"FNumber": "customer_number", "FName": "customer_name", "FDocumentStatus": "document_status",
+            "FForbidStatus": "forbid_status", "FRegisterFund": "registered_capital", "FTEL": "phone",
+            "FModifyDate": "modified_at", "FForbidDate": "forbidden_at", "FApproveDate": "approved_at"}
+CHANGE_COLUMNS = ("modified_at", "forbidden_at", "approved_at")
+TIME_COLUMNS = (*CHANGE_COLUMNS, "change_time")
+# Read besides COMPARED to recognise the simulator's deliberately dirty rows.
+DIRTY_FIELDS = ("FCreateDate", "FSOCIALCRECODE")
+CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
+
+
+# ---- normalization: both sides to plain Python values ----------------------------------------
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _money(value) -> Decimal | None:
+    text = _text(value)
+    return None if text is None else Decimal(text).quantize(CENT, ROUND_HALF_EVEN)
+
+
+def _stamp(value) -> dt.datetime | None:
+    """ISO text or a datetime, to milliseconds (what datetime(3) keeps)."""
+    if isinstance(value, str):
+        value = _text(value)
+        if value is None:
+            return None
+        value = dt.datetime.fromisoformat(value.replace("T", " "))
+    if value is None:
+        return None
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _normal(column: str, value):
+    return (_stamp(value) if column in TIME_COLUMNS else
+            _money(value) if column == "registered_capital" else _text(value))
+
+
+def expected_row(source: dict) -> dict:
+    """What the target must hold for one source row."""
+    row = {column: _normal(column, source[field]) for field, column in COMPARED.items()}
+    times = [row[c] for c in CHANGE_COLUMNS if row[c] is not None]
+    row["change_time"] = max(times) if times else None
+    return row
+
+
+def is_dirty(source: dict) -> bool:
+    """The simulator's dirty kinds: empty name, negative capital, malformed credit code, modified
+    before created. Judged here from the raw values, not by the product's validation."""
+    capital = _money(source["FRegisterFund"])
+    code = _text(source["FSOCIALCRECODE"])
+    created, modified = _stamp(source["FCreateDate"]), _stamp(source["FModifyDate"])
+    return (_text(source["FName"]) is None or (capital is not None and capital < 0)
+            or (code is not None and not CREDIT_CODE.match(code))
+            or (created is not None and modified is not None and modified < created))
+
+
+# ---- reading both sides ---------------------------------------------------------------------
+
+def read_source(kingdee, fields: Iterable[str] = (*COMPARED, *DIRTY_FIELDS), page: int = 500) -> dict[int, dict]:
+    """Every source row, by keyset pages (FCUSTID > last, ascending) until an empty page."""
+    fields = list(fields)
+    rows, last = {}, 0
+    while True:
+        batch = kingdee.execute_bill_query(FORM, ["FCUSTID", *fields], filter_string=f"FCUSTID > {last}",
+                                           order_string="FCUSTID ASC", limit=page)
+        if not batch:
+            return rows
+        for r in batch:
+            rows[int(r[0])] = dict(zip(fields, r[1:]))
+        last = int(batch[-1][0])
+
+
+@dataclass(frozen=True)
+class TargetRow:
+    values: dict
+    deleted: bool
+
+
+class Target:
+    """The target table, read with plain SQL."""
+
+    def __init__(self, url: str):
+        self.engine = create_target_engine(url)
+        self.store = TargetStore(self.engine, SPEC)
+        self.store.ensure_tables()
+
+    def rows(self) -> dict[int, TargetRow]:
+        t = self.store.tables.target
+        columns = [*COMPARED.values(), "change_time"]
+        query = sa.select(t.c.data_id, *[t.c[c] for c in columns], t.c.is_deleted, t.c.deleted_at)
+        out = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query):
+                m = r._mapping
+                deleted = bool(m["is_deleted"])
+                assert not deleted or m["deleted_at"] is not None, f"{r.data_id}: soft-deleted without deleted_at"
+                out[int(r.data_id)] = TargetRow({c: _normal(c, m[c]) for c in columns}, deleted)
+        return out
+
+    def quarantined_keys(self) -> set[int]:
+        q = self.store.tables.quarantine
+        with self.engine.connect() as conn:
+            return {int(k) for (k,) in conn.execute(sa.select(q.c.record_key)) if str(k).isdigit()}
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+# ---- comparing ------------------------------------------------------------------------------
+
+def _value(v) -> str:
+    return v.isoformat(" ", "milliseconds") if isinstance(v, dt.datetime) else str(v)
+
+
+def _show(row: dict) -> str:
+    return "{" + ", ".join(f"{k}={_value(v)}" for k, v in row.items()) + "}"
+
+
+def _row_diff(want: dict, got: dict) -> str:
+    return ", ".join(f"{c}: source={_value(want[c])} target={_value(got.get(c))}"
+                     for c in want if want[c] != got.get(c))
+
+
+def compare(source: dict[int, dict], target: dict[int, TargetRow], exempt: set[int] = frozenset(),
+            keys: Iterable[int] | None = None, limit: int = 6) -> list[str]:
+    """Short lines naming each disagreement (at most ``limit`` per kind, with totals).
+
+    A source row must be live in the target with equal values; a target row whose key is gone
+    from the source must be soft-deleted. ``keys`` restricts the comparison; ``exempt`` keys
+    (known dirty rows held in quarantine) are skipped.
+    """
+    kinds: dict[str, list[str]] = {"missing in target": [], "soft-deleted in target but at the source": [],
+                                   "different": [], "live in target but deleted at the source": []}
+    for key in sorted(set(source) | set(target) if keys is None else set(keys)):
+        if key in exempt:
+            continue
+        src, tgt = source.get(key), target.get(key)
+        if src is None:
+            if tgt is not None and not tgt.deleted:
+                kinds["live in target but deleted at the source"].append(f"{key}: target {_show(tgt.values)}")
+            continue
+        want = expected_row(src)
+        if tgt is None:
+            kinds["missing in target"].append(f"{key}: source {_show(want)}")
+        elif tgt.deleted:
+            kinds["soft-deleted in target but at the source"].append(f"{key}: source {_show(want)}")
+        elif want != tgt.values:
+            kinds["different"].append(f"{key}: {_row_diff(want, tgt.values)}")
+    lines = []
+    for kind, found in kinds.items():
+        if found:
+            lines.append(f"{len(found)} {kind}:")
+            lines += [f"  {line}" for line in found[:limit]] + ([f"  … {len(found) - limit} more"]
+                                                                if len(found) > limit else [])
+    return lines
+
+
+def changed_keys(before: dict[int, TargetRow], after: dict[int, TargetRow]) -> set[int]:
+    return {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
+
+
+# ---- the source workload --------------------------------------------------------------------
+
+OPERATIONS = {"edit": 30, "create": 12, "forbid": 9, "enable": 8, "audit": 9, "unaudit": 8, "submit": 3,
+              "delete": 8, "renumber": 3, "late_commit": 3}
+LATE_COMMIT_S = 540  # at most this much earlier: inside the sensor's default look-back (KD_SENSOR_LAG_S=600)
+
+
+@dataclass
+class Mirror:
+    """What the workload knows of a source row: document and forbid status."""
+
+    document: str
+    forbid: str
+
+
+class SourceWorkload:
+    """Random changes through Kingdee's Save/Delete/ExcuteOperation services, on a frozen clock."""
+
+    def __init__(self, sim, rng: random.Random, delete_budget: int):
+        self.sim, self.rng = sim, rng
+        self.kingdee = client(sim)
+        self.delete_budget = delete_budget
+        self.deleted: list[int] = []
+        self.hot: list[int] = []
+        self.renumbered = 0
+        self.rows: dict[int, Mirror] = {}
+        self.now = self._clock({"frozen": True, "now": sim.config.clock_start})
+        self.refresh()
+
+    def close(self) -> None:
+        self.kingdee.close()
+
+    # -- clock
+    def _clock(self, body: dict) -> dt.datetime:
+        reply = requests.post(self.sim.admin_url + "clock", json=body, timeout=10)
+        reply.raise_for_status()
+        return dt.datetime.fromisoformat(reply.json()["now"])
+
+    def advance(self, seconds: float) -> dt.datetime:
+        """Move the frozen source clock forward; returns the new source-local now (whole seconds)."""
+        self.now = self._clock({"advance_seconds": seconds})
+        return self.now
+
+    def random_advance(self) -> float:
+        """Seconds to a couple of days, so changes spread over several daily partitions."""
+        r = self.rng.random()
+        if r < 0.35:
+            return round(self.rng.uniform(1, 600), 3)
+        if r < 0.75:
+            return round(self.rng.uniform(600, 8 * 3600), 3)
+        return round(self.rng.uniform(8 * 3600, 2 * 86400), 3)
+
+    # -- state
+    def refresh(self) -> None:
+        self.rows = {k: Mirror(v["FDocumentStatus"], v["FForbidStatus"])
+                     for k, v in read_source(self.kingdee, ("FDocumentStatus", "FForbidStatus")).items()}
+
+    def source(self) -> dict[int, dict]:
+        return read_source(self.kingdee)
+
+    def _pick(self, wanted=lambda m: True, prefer_newest: float = 0.0) -> int | None:
+        candidates = [k for k, m in self.rows.items() if wanted(m)]
+        if not candidates:
+            return None
+        if prefer_newest and self.rng.random() < prefer_newest:
+            return max(candidates)  # deleting the newest key lets the simulator hand it out again
+        hot = [k for k in self.hot if k in self.rows and wanted(self.rows[k])]
+        if hot and self.rng.random() < 0.4:
+            return self.rng.choice(hot)
+        return self.rng.choice(sorted(candidates))
+
+    def _touch(self, key: int) -> None:
+        self.hot = (self.hot + [key])[-25:]
+
+    # -- operations
+    def random_operation(self) -> str:
+        self.advance(round(self.rng.uniform(0, 30), 3))
+        names, weights = zip(*OPERATIONS.items())
+        op = self.rng.choices(names, weights)[0]
+        done = getattr(self, op)()
+        return done if done is not None else self.edit()
+
+    def edit(self, key: int | None = None) -> str:
+        """Save new values for some of name, registered capital and phone."""
+        key = key if key is not None else self._pick()
+        makers = {"FName": self._name, "FRegisterFund": self._capital, "FTEL": self._phone}
+        fields = [f for f in makers if self.rng.random() < 0.5] or ["FName"]
+        self._save({"FCUSTID": key, **{f: makers[f]() for f in fields}})
+        self._touch(key)
+        return f"edit {key} {'+'.join(fields)}"
+
+    def create(self) -> str:
+        audited = self.rng.random() < 0.3
+        model = {"FName": self._name(), "FRegisterFund": self._capital(), "FTEL": self._phone(),
+                 "FCreateOrgId": {"FNumber": "100"}, "FUseOrgId": {"FNumber": self.rng.choice(("100", "101", "102"))}}
+        result = self._save(model, **({"IsAutoSubmitAndAudit": True} if audited else {}))
+        key = int(result["Id"])
+        self.rows[key] = Mirror("C" if audited else "A", "A")
+        self._touch(key)
+        return f"create {key}{' audited' if audited else ''}"
+
+    def forbid(self) -> str | None:
+        return self._operate("Forbid", lambda m: m.forbid == "A", forbid="B")
+
+    def enable(self) -> str | None:
+        return self._operate("Enable", lambda m: m.forbid == "B", forbid="A")
+
+    def audit(self) -> str | None:
+        return self._operate("Audit", lambda m: m.document in ("A", "B", "D"), document="C")
+
+    def unaudit(self) -> str | None:
+        return self._operate("UnAudit", lambda m: m.document == "C", document="D")
+
+    def submit(self) -> str | None:
+        return self._operate("Submit", lambda m: m.document in ("A", "D"), document="B")
+
+    def delete(self, key: int | None = None) -> str | None:
+        """Delete (un-auditing first, as Kingdee requires) while the delete budget lasts."""
+        if len(self.deleted) >= self.delete_budget:
+            return None
+        key = key if key is not None else self._pick(lambda m: m.document != "B", prefer_newest=0.25)
+        if key is None:
+            return None
+        note = ""
+        if self.rows[key].document == "C":
+            self._ok(self.kingdee.unaudit(FORM, [key]))
+            note = " (un-audited first)"
+        self._ok(self.kingdee.delete(FORM, [key]))
+        del self.rows[key]
+        self.deleted.append(key)
+        return f"delete {key}{note}"
+
+    def renumber(self) -> str:
+        """A new FNumber: the simulator changes (and stamps) every use-org row of the master."""
+        key = self._pick()
+        self.renumbered += 1
+        number = f"RN{self.rng.randrange(10**6):06d}{self.renumbered:03d}"
+        self._save({"FCUSTID": key, "FNumber": number})
+        self._touch(key)
+        return f"renumber {key} → {number}"
+
+    def late_commit(self) -> str | None:
+        """An edit committed now but stamped up to LATE_COMMIT_S earlier, as a slow transaction is.
+
+        The stamp stays after the row's own newest change: stamped before a newer forbid or approve
+        date, the edit would leave the row's change time where it was, which no change-time
+        comparison can see (and which a real Kingdee would not produce: the writes queue on the
+        row's lock).
+        """
+        key = self._pick()
+        (times,) = self.kingdee.execute_bill_query(FORM, ["FModifyDate", "FForbidDate", "FApproveDate"],
+                                                   filter_string=f"FCUSTID = {key}")
+        newest = max((t for t in map(_stamp, times) if t is not None), default=None)
+        room = LATE_COMMIT_S if newest is None else min(LATE_COMMIT_S, (self.now - newest).total_seconds() - 2)
+        if room < 1:
+            return None
+        back = round(self.rng.uniform(1, room), 3)
+        self.advance(-back)
+        try:
+            done = self.edit(key)
+        finally:
+            self.advance(back)
+        return f"late commit ({back:.0f} s early): {done}"
+
+    def _operate(self, op: str, wanted, **status) -> str | None:
+        key = self._pick(wanted)
+        if key is None:
+            return None
+        self._ok(self.kingdee.execute_operation(FORM, op, [key]))
+        for name, value in status.items():
+            setattr(self.rows[key], name, value)
+        self._touch(key)
+        return f"{op.lower()} {key}"
+
+    def _save(self, model: dict, **options) -> dict:
+        return self._ok(self.kingdee.save(FORM, model, **options))
+
+    @staticmethod
+    def _ok(result: dict) -> dict:
+        assert result["ResponseStatus"]["IsSuccess"], result
+        return result
+
+    def _name(self) -> str:
+        return f"随机{self.rng.choice('华鼎恒金瑞宏中星天博')}{self.rng.randrange(10**6):06d}有限公司"
+
+    def _capital(self) -> float:
+        return round(self.rng.uniform(0, 5e7), 2) if self.rng.random() < 0.9 else 0.0
+
+    def _phone(self) -> str:
+        return f"0{self.rng.randrange(10, 999)}-{self.rng.randrange(10**7, 10**8)}"
+
+
+# ---- the Dagster side -----------------------------------------------------------------------
+
+@dataclass
+class RunRecord:
+    partition: str
+    why: str
+    success: bool
+    failed_checks: list[str] = field(default_factory=list)
+
+
+class Deployment:
+    """Sensor ticks, sync runs, the nightly re-sync and reconciliation on one Dagster instance."""
+
+    def __init__(self, sim, target_url: str, instance: dg.DagsterInstance):
+        self.instance = instance
+        self.res = resources(sim, target_url)
+        self.broken = resources(sim, target_url, app_secret="not-the-app-secret")
+        self.runs: list[RunRecord] = []
+
+    def definitions(self, res: dict) -> dg.Definitions:
+        """The code location's sync and reconciliation definitions, on these resources."""
+        return dg.Definitions(
+            assets=[*sync_assets, *RECONCILIATION_DEFS["assets"]], asset_checks=[target_matches_clean, unique_keys],
+            jobs=[customers_sync_job, *RECONCILIATION_DEFS["jobs"]], sensors=[kingdee_customers_change_sensor],
+            schedules=[daily_resync_schedule], resources=res, executor=dg.in_process_executor)
+
+    def tick(self) -> list[str]:
+        """One change-sensor tick: the partitions it asks to run (sorted)."""
+        with dg.build_sensor_context(instance=self.instance, resources=self.res,
+                                     definitions=self.definitions(self.res)) as context:
+            result = kingdee_customers_change_sensor(context)
+        return sorted(r.partition_key for r in (result.run_requests or []))
+
+    def run(self, partition: str, why: str, broken: bool = False, last: str | None = None) -> RunRecord:
+        """One sync run of ``partition``, or a single-run backfill of ``partition``..``last``."""
+        res = self.broken if broken else self.res
+        job = self.definitions(res).resolve_job_def(customers_sync_job.name)
+        tags = {"kd/trigger": why}
+        if last is None:
+            result = job.execute_in_process(partition_key=partition, instance=self.instance, raise_on_error=False,
+                                            tags=tags)
+        else:
+            tags.update({"dagster/asset_partition_range_start": partition, "dagster/asset_partition_range_end": last})
+            result = job.execute_in_process(instance=self.instance, raise_on_error=False, tags=tags)
+        failed = [f"{e.asset_key.to_user_string()}.{e.check_name}" for e in result.get_asset_check_evaluations()
+                  if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+        record = RunRecord(partition if last is None else f"{partition}..{last}", why, result.success, failed)
+        self.runs.append(record)
+        return record
+
+    def resync_partition(self, source_now: dt.datetime) -> str:
+        """The partition the nightly re-sync schedule asks for when it fires at ``source_now``."""
+        context = dg.build_schedule_context(scheduled_execution_time=source_now.replace(tzinfo=SOURCE_TZ))
+        return daily_resync_schedule(context).partition_key
+
+    def reconcile(self) -> tuple[bool, dict]:
+        """One reconcile-job run: (run succeeded, the check's metadata values plus passed/severity)."""
+        job = self.definitions(self.res).resolve_job_def(RECONCILIATION_DEFS["jobs"][0].name)
+        result = job.execute_in_process(instance=self.instance, raise_on_error=False)
+        evaluations = [e for e in result.get_asset_check_evaluations() if e.check_name == CHECK]
+        if not evaluations:
+            return result.success, {}
+        e = evaluations[0]
+        meta = {k: getattr(v, "value", v) for k, v in e.metadata.items()}
+        return result.success, {**meta, "passed": e.passed, "severity": e.severity.value, "description": e.description}
+
+
+__all__ = ["SourceWorkload", "Deployment", "Target", "compare", "changed_keys",
+           "expected_row", "is_dirty", "read_source"]
