@@ -36,8 +36,13 @@ def sensor_interval_s() -> int:
 
 
 def probe_lag() -> dt.timedelta:
-    """Overlap below the newest synced change time, for rows committed late (KD_SENSOR_LAG_S)."""
-    return dt.timedelta(seconds=_env_float("KD_SENSOR_LAG_S", 600))
+    """Look-back below the newest synced change time (KD_SENSOR_LAG_S, default two days).
+
+    It covers rows committed late with an older change time, and changes left behind when a tick
+    was lost while a newer partition synced (e.g. by the nightly re-sync). The probe returns only
+    keys and change times, and rows the target already holds cost one key lookup each.
+    """
+    return dt.timedelta(seconds=_env_float("KD_SENSOR_LAG_S", 2 * 86400))
 
 
 def max_probe_rows() -> int:
