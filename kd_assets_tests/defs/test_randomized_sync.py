@@ -19,9 +19,8 @@ On the way it checks what each step promises on its own:
 `random.Random(seed)` drives everything and the simulator clock is frozen and moved by the test,
 so a seed replays the same operations and stamps (for this version of the workload). Replay one
 seed on both targets with KD_RANDOM_SEED=<n>; KD_RANDOM_TRAIL=<file> writes every event of a
-failing scenario to a file. Seeds that found a bug stay in SCENARIOS; seeds that hit a known,
-still open gap stay in KNOWN_FAILURES (xfail while they fail with the expected message), next to
-a minimal reproduction at the end of this file.
+failing scenario to a file. Seeds that found a bug stay in SCENARIOS, next to minimal
+reproductions at the end of this file and in test_change_sensor.py.
 
 Choices:
 - deletes stay under 4.5% of the initial rows, so the reconciliation's delete guard runs with its
@@ -66,21 +65,16 @@ MAX_RECONCILES = 2         # daily reconciliations during the rounds (the final 
 # synced a newer day (fixed: the sensor looks back two days below the newest synced change).
 SCENARIOS = [(11, "mysql", 0.0), (23, "mysql", 0.0), (202, "mysql", 0.0), (37, "sqlite", 0.02),
              (210, "sqlite", 0.02)]
-SENSOR_GAP = ("kd_assets/defs/sensors.py probes from the target's newest change time minus KD_SENSOR_LAG_S: once "
-              "a newer partition is synced, older unsynced changes are left to the nightly re-sync and reconciliation")
-# Seeds that fail on a known product gap: (seed, target, dirty_share, what the failure says). They
-# are reported as xfail while they fail that way, and fail once they no longer do.
-KNOWN_FAILURES: list = []
 
 
 def _scenarios():
     replay = os.environ.get("KD_RANDOM_SEED", "").strip()
     if replay:
-        cases = [(int(replay), "mysql", 0.0, None), (int(replay), "sqlite", 0.02, None)]
+        cases = [(int(replay), "mysql", 0.0), (int(replay), "sqlite", 0.02)]
     else:
-        cases = [(*case, None) for case in SCENARIOS] + KNOWN_FAILURES
-    return [pytest.param(seed, target, dirty, known, id=f"{target}{'-dirty' if dirty else ''}-seed{seed}")
-            for seed, target, dirty, known in cases]
+        cases = SCENARIOS
+    return [pytest.param(seed, target, dirty, id=f"{target}{'-dirty' if dirty else ''}-seed{seed}")
+            for seed, target, dirty in cases]
 
 
 class Trail:
@@ -249,8 +243,8 @@ class Scenario:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed, target, dirty_share, known_failure", _scenarios())
-def test_random_changes_and_syncs_end_with_the_target_equal_to_the_source(seed, target, dirty_share, known_failure,
+@pytest.mark.parametrize("seed, target, dirty_share", _scenarios())
+def test_random_changes_and_syncs_end_with_the_target_equal_to_the_source(seed, target, dirty_share,
                                                                           simulator_factory, request, monkeypatch):
     if dirty_share:
         monkeypatch.setenv("KD_MAX_REJECT_SHARE", "1")
@@ -261,13 +255,8 @@ def test_random_changes_and_syncs_end_with_the_target_equal_to_the_source(seed, 
         scenario = Scenario(seed, sim, url, instance, Trail(seed, target, dirty_share))
         try:
             scenario.play()
-        except pytest.fail.Exception as failure:
-            if known_failure and known_failure in str(failure):
-                pytest.xfail(" | ".join([f"known gap: {SENSOR_GAP}", *str(failure).splitlines()[:3]]))
-            raise
         finally:
             scenario.close()
-    assert not known_failure, f"seed {seed} no longer fails with {known_failure!r}: move it to SCENARIOS"
 
 
 # ---- the minimal reproductions of what the randomized test found --------------------------------
