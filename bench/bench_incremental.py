@@ -23,15 +23,16 @@ import dagster as dg
 import sqlalchemy as sa
 
 from bench.harness import DEMO_CREDENTIALS, peak_rss_mb, simulator_process
-from kd_assets.defs.assets import kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer
+from kd_assets.definitions import form_definitions
 from kd_assets.defs.resources import KingdeeResource
-from kd_assets.defs.sensors import kingdee_customers_change_sensor
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import ClientConfig, K3CloudClient
 
 MYSQL_SERVER = "mysql+pymysql://root@127.0.0.1:3306"
 CLOCK = "2025-06-30 12:00:00"
-ASSETS = [kingdee_customers_raw, kingdee_customers_clean, wk_wodtop_customer]
+CUSTOMERS = form_definitions()["customers"]
+ASSETS = CUSTOMERS.sync_assets
+kingdee_customers_change_sensor = CUSTOMERS.change_sensor
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:

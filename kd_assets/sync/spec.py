@@ -8,6 +8,7 @@ names the file and the offending key or column, because a typo here silently emp
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,7 @@ _SQL_TYPES = {
 }
 CONVERSIONS = ("int", "decimal", "text", "code", "datetime", "bool")
 
-_TOP_KEYS = {"form_id", "key", "change_time_fields", "extra_filter", "tables", "columns"}
+_TOP_KEYS = {"form_id", "key", "change_time_fields", "extra_filter", "tables", "columns", "business_key"}
 _REQUIRED_TOP = {"form_id", "key", "change_time_fields", "tables", "columns"}
 _KEY_KEYS = {"field", "column"}
 _TABLE_KEYS = {"target", "landing", "clean", "quarantine", "sync_log"}
@@ -92,6 +93,9 @@ class SyncSpec:
     extra_filter: str
     tables: TableNames
     columns: tuple[ColumnSpec, ...]
+    # Columns that together identify a record for people (e.g. number + use-org); checked for
+    # duplicates, never used as the sync key.
+    business_key: tuple[str, ...] = ()
 
     @property
     def field_keys(self) -> list[str]:
@@ -125,6 +129,12 @@ def load_spec(name_or_path: str | Path) -> SyncSpec:
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
     return _SpecParser(path).parse(doc)
+
+
+def parse_spec(doc: Any, path: Path, name: str | None = None) -> SyncSpec:
+    """Validate a spec given as a mapping (e.g. inline in a form's defs.yaml); errors name ``path``."""
+    spec = _SpecParser(Path(path)).parse(doc)
+    return spec if name is None else dataclasses.replace(spec, name=name)
 
 
 class _SpecParser:
@@ -183,8 +193,18 @@ class _SpecParser:
         return SyncSpec(
             name=self.path.stem, path=self.path, form_id=form_id, key_field=key_field,
             key_column=key_column, change_time_fields=change, extra_filter=extra_filter,
-            tables=tables, columns=columns,
+            tables=tables, columns=columns, business_key=self.parse_business_key(doc, columns),
         )
+
+    def parse_business_key(self, doc: dict, columns: tuple[ColumnSpec, ...]) -> tuple[str, ...]:
+        value = self.typed(doc.get("business_key", []), "business_key", list)
+        names = {c.name for c in columns}
+        for i, name in enumerate(value):
+            if self.typed(name, f"business_key[{i}]", str) not in names:
+                raise self.fail(f"business_key[{i}]", f"{name!r} is not a target column of the spec")
+        if len(set(value)) != len(value):
+            raise self.fail("business_key", "duplicate column")
+        return tuple(value)
 
     def parse_tables(self, value: Any) -> TableNames:
         t = self.mapping(value, "tables", _TABLE_KEYS, {"target"})

@@ -7,9 +7,9 @@ import json
 import dagster as dg
 import pytest
 
-from kd_assets.defs.alerts import alert_on_checks_and_freshness, alert_on_run_failure, alert_recovery
-from kd_assets.defs.jobs import customers_sync_job
-from kd_assets.definitions import sync_assets
+from kd_assets_tests.defs.forms import (
+    alert_on_checks_and_freshness, alert_on_run_failure, alert_recovery, customers_sync_job, sync_assets,
+)
 from kd_assets_tests.defs.sync_harness import SIM_CREDENTIALS, resources, sync
 
 CLOCK = "2024-03-01 12:00:00"

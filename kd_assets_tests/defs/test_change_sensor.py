@@ -9,10 +9,9 @@ import dagster as dg
 import pytest
 import requests
 
-from kd_assets.defs.assets import SPEC
-from kd_assets.defs.jobs import customers_sync_job, daily_resync_schedule
-from kd_assets.defs.sensors import kingdee_customers_change_sensor
-from kd_assets.definitions import sync_assets
+from kd_assets_tests.defs.forms import (
+    SPEC, customers_sync_job, daily_resync_schedule, kingdee_customers_change_sensor, sync_assets,
+)
 from kd_assets_tests.defs.sync_harness import client, pick_customer, resources, sync
 
 CLOCK = "2024-03-01 12:00:00"
