@@ -49,6 +49,14 @@ def _text(value: Any, where: str) -> Any:
     return value
 
 
+def _resolve_text(context: dg.ResolutionContext, value: Any) -> Any:
+    return _text(context.resolve_value(value), "value")
+
+
+def _resolve_texts(context: dg.ResolutionContext, value: Any) -> Any:
+    return [_text(v, f"[{i}]") for i, v in enumerate(context.resolve_value(value) or [])]
+
+
 class SensorAttributes(dg.Model, dg.Resolvable):
     interval_s: Optional[int] = Field(None, description="Seconds between ticks (else KD_SENSOR_INTERVAL_S, 30)")
     lag_s: Optional[float] = Field(None, description="Look-back below the newest synced change (else "
@@ -111,10 +119,13 @@ class KingdeeFormSync(dg.Component, dg.Model, dg.Resolvable):
         description="Spec name in kd_assets/specs, a .yaml path relative to this defs.yaml, or the spec inline")]
     name: Optional[str] = Field(None, description="Short name; objects are named kingdee_<name>_… "
                                                   "(default: the spec's name)")
-    sync_start: Optional[str] = Field(None, description="First partition, YYYY-MM-DD (else KD_SYNC_START, "
-                                                        "2024-01-01)")
-    use_orgs: list[str] = Field(default_factory=list, description="Only rows of these use-org numbers "
-                                                                  "(FUseOrgId.FNumber); write them as text")
+    # YAML may hold ints and dates here (templating makes them): the resolvers turn them into text.
+    sync_start: Annotated[Optional[str], dg.Resolver(
+        _resolve_text, model_field_type=Optional[Union[str, dt.date]],
+        description="First partition, YYYY-MM-DD (else KD_SYNC_START, 2024-01-01)")] = None
+    use_orgs: Annotated[list[str], dg.Resolver(
+        _resolve_texts, model_field_type=list[Union[str, int]],
+        description="Only rows of these use-org numbers (FUseOrgId.FNumber); quote numbers with leading zeros")] = []
     pool: str = Field(KINGDEE_POOL, description="Dagster pool of the Kingdee-calling steps (one per ERP server)")
     sensor: SensorAttributes = Field(default_factory=SensorAttributes)
     thresholds: ThresholdAttributes = Field(default_factory=ThresholdAttributes)
@@ -124,18 +135,6 @@ class KingdeeFormSync(dg.Component, dg.Model, dg.Resolvable):
     names: NameAttributes = Field(default_factory=NameAttributes)
 
     _defs_dir: Optional[Path] = PrivateAttr(default=None)
-
-    @field_validator("sync_start", mode="before")
-    @classmethod
-    def _day_as_text(cls, value: Any) -> Any:
-        return _text(value, "sync_start")
-
-    @field_validator("use_orgs", mode="before")
-    @classmethod
-    def _orgs_as_text(cls, value: Any) -> Any:
-        if not isinstance(value, list):
-            return value
-        return [_text(v, f"use_orgs[{i}]") for i, v in enumerate(value)]
 
     @field_validator("name")
     @classmethod
@@ -162,7 +161,8 @@ class KingdeeFormSync(dg.Component, dg.Model, dg.Resolvable):
         name = self.name or spec.name
         names = FormNames.derive(f"kingdee_{name}", spec.tables.target, **self.names.model_dump())
         return FormSettings(
-            name=name, spec=spec, names=names, sync_start=sync_start(self.sync_start), pool=self.pool,
+            name=name, spec=spec, names=names, sync_start=sync_start(self.sync_start),
+            pool=self.pool,
             sensor=SensorSettings(**self.sensor.model_dump()),
             thresholds=Thresholds(**self.thresholds.model_dump()),
             resync=ScheduleSettings(self.resync_schedule.cron or "15 0 * * *", self.resync_schedule.running),
@@ -171,15 +171,19 @@ class KingdeeFormSync(dg.Component, dg.Model, dg.Resolvable):
         )
 
     def _load_spec(self) -> SyncSpec:
-        defs_file = (self._defs_dir or Path.cwd()) / "defs.yaml"
-        try:
-            if isinstance(self.spec, dict):
+        """The spec by name, by path (relative to this defs.yaml) or inline; errors name the
+        defs.yaml, the spec file and the YAML path of the mistake."""
+        here = self._defs_dir or Path.cwd()
+        defs_file = here / "defs.yaml"
+        if isinstance(self.spec, dict):
+            try:
                 return parse_spec(self.spec, defs_file, name=self.name or "form")
-            relative = (self._defs_dir or Path.cwd()) / self.spec
-            return load_spec(relative if self.spec.endswith((".yaml", ".yml")) else self.spec)
+            except SpecError as exc:
+                raise SpecError(str(exc).replace(f"{defs_file}: ", f"{defs_file}: attributes.spec.", 1)) from None
+        try:
+            return load_spec(here / self.spec if self.spec.endswith((".yaml", ".yml")) else self.spec)
         except SpecError as exc:
-            where = "attributes.spec (inline)" if isinstance(self.spec, dict) else f"attributes.spec ({self.spec})"
-            raise SpecError(f"{defs_file}: {where}: {exc}") from exc
+            raise SpecError(f"{defs_file}: attributes.spec ({self.spec}): {exc}") from None
 
 
 @dataclass(frozen=True)
