@@ -140,3 +140,12 @@ def test_a_failed_older_partition_is_requested_again_after_a_newer_one_succeeded
 
     # The target's newest change time is now a day past the failed partition's change.
     assert requested(tick(loaded, instance)) == [TODAY]
+
+
+def test_sensor_runs_are_keyed_per_form_and_day_for_the_run_queue(sim, loaded, instance):
+    with client(sim) as c:
+        c.save(SPEC.form_id, {"FCUSTID": pick_customer(sim), "FName": "排队键有限公司"})
+
+    (request,) = tick(loaded, instance).run_requests
+
+    assert (request.tags["kd/form"], request.tags["kd/form_partition"]) == ("customers", f"customers:{TODAY}")
