@@ -122,22 +122,25 @@ class K3CloudClient:
 
         return self._call(protocol.BILL_QUERY, body, parse, form_id=form_id, filter_string=filter_string)
 
-    def iter_window(self, form_id: str, field_keys: Sequence[str], window: Window,
-                    change_fields: Sequence[str] = ("FModifyDate", "FForbidDate"), key_field: str = "FCUSTID",
-                    extra_filter: str = "", page_size: int | None = None) -> Iterator[list[list]]:
-        """Pages of rows changed in ``[window.start, window.end)``; see :func:`.paging.iter_window`."""
-        return paging.iter_window(self, form_id, field_keys, window, change_fields, key_field, extra_filter,
-                                  page_size)
+    # The form's key and change fields come from its sync spec: no form's names are defaults here.
 
-    def iter_keys(self, form_id: str, key_field: str = "FCUSTID", extra_fields: Sequence[str] = (),
+    def iter_window(self, form_id: str, field_keys: Sequence[str], window: Window, *, key_field: str,
+                    change_fields: Sequence[str], extra_filter: str = "",
+                    page_size: int | None = None) -> Iterator[list[list]]:
+        """Pages of rows changed in ``[window.start, window.end)``; see :func:`.paging.iter_window`."""
+        return paging.iter_window(self, form_id, field_keys, window, key_field=key_field,
+                                  change_fields=change_fields, extra_filter=extra_filter, page_size=page_size)
+
+    def iter_keys(self, form_id: str, *, key_field: str, extra_fields: Sequence[str] = (),
                   extra_filter: str = "", page_size: int | None = None) -> Iterator[list[list]]:
         """Pages of ``[key, *extra_fields]`` over the whole form, for reconciliation."""
-        return paging.iter_keys(self, form_id, key_field, extra_fields, extra_filter, page_size)
+        return paging.iter_keys(self, form_id, key_field=key_field, extra_fields=extra_fields,
+                                extra_filter=extra_filter, page_size=page_size)
 
-    def fetch_by_keys(self, form_id: str, field_keys: Sequence[str], keys: Iterable[object],
-                      key_field: str = "FCUSTID") -> Iterator[list[list]]:
+    def fetch_by_keys(self, form_id: str, field_keys: Sequence[str], keys: Iterable[object], *,
+                      key_field: str) -> Iterator[list[list]]:
         """Pages of the rows with the given keys, asked for in chunks of ``in (...)``."""
-        return paging.fetch_by_keys(self, form_id, field_keys, keys, key_field)
+        return paging.fetch_by_keys(self, form_id, field_keys, keys, key_field=key_field)
 
     # -- writes (tests and the demo) -----------------------------------------------------------
 

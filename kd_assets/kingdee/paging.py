@@ -22,11 +22,11 @@ if TYPE_CHECKING:
     from .client import K3CloudClient
 
 
-def iter_keyset(client: K3CloudClient, form_id: str, field_keys: Sequence[str], filter_string: str = "",
-                key_field: str = "FCUSTID", page_size: int | None = None) -> Iterator[list[list]]:
+def iter_keyset(client: K3CloudClient, form_id: str, field_keys: Sequence[str], filter_string: str = "", *,
+                key_field: str, page_size: int | None = None) -> Iterator[list[list]]:
     """Pages (lists of rows in ``field_keys`` order) of every row matching ``filter_string``.
 
-    ``key_field`` must be unique per row (FCUSTID for BD_Customer). It is fetched even when not
+    ``key_field`` must be unique per row (the spec's key, FCUSTID for BD_Customer). It is fetched even when not
     asked for, then cut off again. Stops after the first short page.
     """
     keys = [field_key(k) for k in field_keys]
@@ -58,9 +58,9 @@ def _check_ascending(rows: list[list], key_index: int, last: object, form_id: st
         previous = key
 
 
-def iter_window(client: K3CloudClient, form_id: str, field_keys: Sequence[str], window: Window,
-                change_fields: Sequence[str] = ("FModifyDate", "FForbidDate"), key_field: str = "FCUSTID",
-                extra_filter: str = "", page_size: int | None = None) -> Iterator[list[list]]:
+def iter_window(client: K3CloudClient, form_id: str, field_keys: Sequence[str], window: Window, *,
+                key_field: str, change_fields: Sequence[str], extra_filter: str = "",
+                page_size: int | None = None) -> Iterator[list[list]]:
     """Pages of rows whose change time lies in ``[window.start, window.end)`` over any change field.
 
     ``extra_filter`` is and-ed in parentheses; its ``{{WINDOW_START|datetime}}``,
@@ -69,19 +69,20 @@ def iter_window(client: K3CloudClient, form_id: str, field_keys: Sequence[str], 
     tz = client.config.source_timezone
     extra = render_template(extra_filter, window_template_values(window), tz) if "{{" in extra_filter else extra_filter
     filter_string = combine(window_predicate(change_fields, window, tz), extra)
-    return iter_keyset(client, form_id, field_keys, filter_string, key_field, page_size)
+    return iter_keyset(client, form_id, field_keys, filter_string, key_field=key_field, page_size=page_size)
 
 
-def iter_keys(client: K3CloudClient, form_id: str, key_field: str = "FCUSTID", extra_fields: Sequence[str] = (),
+def iter_keys(client: K3CloudClient, form_id: str, *, key_field: str, extra_fields: Sequence[str] = (),
               extra_filter: str = "", page_size: int | None = None) -> Iterator[list[list]]:
     """Pages of ``[key, *extra_fields]`` for every row: the key-set scan that finds deletes."""
-    return iter_keyset(client, form_id, [key_field, *extra_fields], extra_filter, key_field, page_size)
+    return iter_keyset(client, form_id, [key_field, *extra_fields], extra_filter, key_field=key_field,
+                       page_size=page_size)
 
 
-def fetch_by_keys(client: K3CloudClient, form_id: str, field_keys: Sequence[str], keys: Iterable[object],
-                  key_field: str = "FCUSTID") -> Iterator[list[list]]:
+def fetch_by_keys(client: K3CloudClient, form_id: str, field_keys: Sequence[str], keys: Iterable[object], *,
+                  key_field: str) -> Iterator[list[list]]:
     """Pages of the rows whose ``key_field`` is in ``keys``, asked for ``keys_per_request`` at a time."""
     chunk_size = min(client.config.keys_per_request, client.config.server_max_limit)
     remaining = iter(keys)
     while chunk := list(islice(remaining, chunk_size)):
-        yield from iter_keyset(client, form_id, field_keys, in_predicate(key_field, chunk), key_field)
+        yield from iter_keyset(client, form_id, field_keys, in_predicate(key_field, chunk), key_field=key_field)
