@@ -45,7 +45,7 @@ def _tick(res: dict, instance) -> list[str]:
 
 def _change_time(sim, key: int) -> pd.Timestamp:
     with client(sim) as c:
-        (row,) = [r for page in c.fetch_by_keys(SPEC.form_id, ["FModifyDate"], [key], SPEC.key_field) for r in page]
+        (row,) = [r for page in c.fetch_by_keys(SPEC.form_id, ["FModifyDate"], [key], key_field=SPEC.key_field) for r in page]
     return pd.Timestamp(row[0])
 
 
