@@ -71,6 +71,7 @@ class K3CloudClient:
         self._retrier = Retrier(config.retry, sleep, rng)
         self._limiter = RateLimiter(config.max_rps, sleep, clock)
         self._session_id = ""
+        self._row_cap = 0  # the server's row cap when observed below the configured one
         self._http = requests.Session()
         self._http.verify = config.verify_tls
         # No urllib3-level retries: every retry decision is ours, counted and logged.
@@ -121,6 +122,24 @@ class K3CloudClient:
             return rows, len(rows)
 
         return self._call(protocol.BILL_QUERY, body, parse, form_id=form_id, filter_string=filter_string)
+
+    def page_size_for(self, requested: int | None = None) -> int:
+        """Rows to ask per page: the requested or configured size, never above the server cap
+        configured (``server_max_limit``) or observed (:meth:`learn_row_cap`)."""
+        size = min(requested or self.config.effective_page_size, self.config.server_max_limit)
+        return min(size, self._row_cap) if self._row_cap else size
+
+    def learn_row_cap(self, form_id: str, *, asked: int, returned: int) -> int:
+        """The server returned ``returned`` rows where ``asked`` were asked and more followed: its
+        row cap is lower than configured. Page by it from now on (warned once); returns it."""
+        if not self._row_cap or returned < self._row_cap:
+            self._row_cap = returned
+            self.stats.set("server_row_cap_observed", returned)
+            logger.warning("kingdee ExecuteBillQuery on %s: the server returns at most %d rows per call, below the "
+                           "configured page size %d (page_size %d, server_max_limit %d): its WebAPIMaxQueryLimit is "
+                           "lower; paging by %d rows from now on", form_id, returned, asked, self.config.page_size,
+                           self.config.server_max_limit, returned)
+        return self._row_cap
 
     # The form's key and change fields come from its sync spec: no form's names are defaults here.
 

@@ -76,11 +76,34 @@ def test_aware_window_is_converted_to_source_time(sim_client):
             == _keys(sim_client.iter_window(FORM, ["FCUSTID"], utc, **SCAN)))
 
 
-def test_pages_are_full_until_the_last_short_one(sim_client):
+def test_pages_are_full_until_the_last_short_one_which_an_empty_page_confirms(sim_client):
     pages = list(sim_client.iter_window(FORM, ["FNumber", "FName"], ALL_TIME, page_size=50, **SCAN))
     assert [len(p) for p in pages[:-1]] == [50] * (len(pages) - 1) and 0 < len(pages[-1]) < 50
     assert all(len(row) == 2 for page in pages for row in page)  # key fetched for paging, then cut off
-    assert sim_client.stats.calls == len(pages)
+    assert sim_client.stats.calls == len(pages) + 1  # a short page proves nothing; the empty one ends it
+    assert "kingdee_server_row_cap_observed" not in sim_client.stats.as_metadata()
+
+
+def test_every_scan_is_complete_when_the_server_caps_rows_below_the_page_size(simulator_factory, make_client,
+                                                                             caplog):
+    """A real server above its WebAPIMaxQueryLimit silently returns fewer rows: not an end of data."""
+    sim = simulator_factory(customers=300, clock_start=CLOCK, max_limit=40)
+    truth = _keys(make_client(sim, server_max_limit=40).iter_keys(FORM, key_field=KEY))
+    assert len(truth) == 300
+    client = make_client(sim, page_size=2000, server_max_limit=2000, keys_per_request=100)
+    with caplog.at_level("WARNING", logger="kd_assets.kingdee"):
+        assert _keys(client.iter_keys(FORM, key_field=KEY)) == truth
+        assert _keys(client.iter_window(FORM, ["FCUSTID", "FName"], ALL_TIME, **SCAN)) == truth
+        fetched = client.fetch_by_keys(FORM, ["FCUSTID", "FNumber"], truth, key_field=KEY)
+        assert _keys(fetched) == truth
+    assert client.stats.server_row_cap_observed == 40
+    assert client.stats.as_metadata()["kingdee_server_row_cap_observed"] == 40
+    learned = [r.getMessage() for r in caplog.records if "at most 40 rows per call" in r.getMessage()]
+    assert len(learned) == 1 and "page_size 2000" in learned[0] and "server_max_limit 2000" in learned[0]
+    # Learned once, later scans ask for 40: 8 pages each (7 full, 1 short) plus the confirming empty page.
+    calls = client.stats.calls
+    assert _keys(client.iter_keys(FORM, key_field=KEY)) == truth
+    assert client.stats.calls - calls == 9
 
 
 def test_page_size_is_clamped_to_the_server_cap(sim, make_client):
