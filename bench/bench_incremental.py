@@ -42,7 +42,8 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
 
 def _edit_customers(base_url: str, share: float) -> tuple[int, float]:
     with K3CloudClient(ClientConfig(base_url, **DEMO_CREDENTIALS)) as client:
-        keys = [row[0] for page in client.iter_keys("BD_Customer") for row in page]
+        spec = CUSTOMERS.settings.spec
+        keys = [row[0] for page in client.iter_keys(spec.form_id, key_field=spec.key_field) for row in page]
         picked = random.Random(7).sample(keys, int(len(keys) * share))
         started = time.perf_counter()
         for key in picked:

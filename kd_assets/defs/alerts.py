@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from kd_assets.alerting import Alert, AlertNotifier, SqlIncidentStore, scrub
+from kd_assets.alerting import Alert, AlertNotifier, scrub, target_incident_store
 from kd_assets.defs.reconciliation import CHECK as RECONCILIATION_CHECK
 from kd_assets.defs.settings import AlertRouting, FormSettings
 from kd_assets.defs.target_db import MySQLResource
@@ -35,7 +35,7 @@ def alerting_checks(form: FormSettings) -> list[dg.AssetCheckKey]:
 
 
 def notifier(target_db: MySQLResource, routing: AlertRouting) -> AlertNotifier:
-    return AlertNotifier(routing.settings(), SqlIncidentStore(target_db.engine()))
+    return AlertNotifier(routing.settings(), target_incident_store(target_db.engine()))
 
 
 def _now() -> dt.datetime:

@@ -87,8 +87,9 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
     @dg.asset(name=name, **_shared(form), deps=[form.names.raw], kinds={"pandera", "sql"}, code_version="1",
               check_specs=[
                   dg.AssetCheckSpec("clean_schema", asset=name, blocking=True, partitions_def=form.partitions,
-                                    description="pandera schema; blocks publishing when the share of "
-                                                "rejected rows exceeds max_reject_share (KD_MAX_REJECT_SHARE)"),
+                                    description="pandera schema; blocks publishing when rejected rows exceed both "
+                                                "max_reject_share and reject_gate_min_rows (KD_MAX_REJECT_SHARE, "
+                                                "KD_REJECT_GATE_MIN_ROWS)"),
                   dg.AssetCheckSpec("reject_rate", asset=name, partitions_def=form.partitions,
                                     description="warns when rejects exceed warn_reject_share (KD_WARN_REJECT_SHARE)"),
               ],
@@ -114,10 +115,12 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
         yield dg.MaterializeResult(metadata={**run.metadata(), "reject_share": share,
                                              "dagster/row_count": run.counts.get("clean", 0)})
         check_meta = {"rows": rows_in, "rejected": rejected, "reject_share": share, **_reject_summary(reasons, samples)}
-        max_share, warn_share = limits.max_reject(), limits.warn_reject()
-        yield dg.AssetCheckResult(check_name="clean_schema", passed=share <= max_share,
+        gate, warn_share = limits.reject_gate(), limits.warn_reject()
+        blocked = gate.blocks(rejected, rows_in)
+        yield dg.AssetCheckResult(check_name="clean_schema", passed=blocked is None, description=blocked,
                                   severity=dg.AssetCheckSeverity.ERROR,
-                                  metadata={**check_meta, "max_reject_share": max_share})
+                                  metadata={**check_meta, "max_reject_share": gate.max_share,
+                                            "reject_gate_min_rows": gate.min_rejects})
         yield dg.AssetCheckResult(check_name="reject_rate", passed=share <= warn_share,
                                   severity=dg.AssetCheckSeverity.WARN,
                                   metadata={**check_meta, "warn_reject_share": warn_share})

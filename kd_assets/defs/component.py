@@ -71,6 +71,8 @@ class ThresholdAttributes(dg.Model, dg.Resolvable):
                                                                             "(else KD_MAX_REJECT_SHARE, 0.05)")
     warn_reject_share: Optional[float] = Field(None, ge=0, le=1, description="Warns above this (else "
                                                                              "KD_WARN_REJECT_SHARE, 0.01)")
+    reject_gate_min_rows: Optional[int] = Field(None, ge=0, description="Rejects up to this many never block "
+                                                                        "(else KD_REJECT_GATE_MIN_ROWS, 10)")
     max_delete_share: Optional[float] = Field(None, ge=0, le=1, description="Withholds soft-deletes above this "
                                                                             "(else KD_MAX_DELETE_SHARE, 0.05)")
     delete_guard_min_rows: Optional[int] = Field(None, ge=0, description="Deletes up to this many always pass "

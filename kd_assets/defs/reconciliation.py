@@ -70,7 +70,7 @@ def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
         with kingdee.get_client() as client:
             try:
                 report = reconcile(client, store, spec, run_id, apply=not config.dry_run, max_delete_share=max_share,
-                                   delete_guard_min_rows=limits.delete_guard_min_rows,
+                                   delete_guard_min_rows=limits.delete_guard_min_rows, reject_gate=limits.reject_gate(),
                                    now=source_now(form.timezone))
             except Exception as exc:
                 api = client.stats.as_metadata()

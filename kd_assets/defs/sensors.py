@@ -10,12 +10,12 @@ import time
 
 import dagster as dg
 
-from kd_assets.defs.partitions import partition_key_for
+from kd_assets.defs.partitions import partition_key_for, source_timezone
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import Window
-from kd_assets.sync import SyncSpec
+from kd_assets.sync import SyncSpec, source_now
 from kd_assets.sync.pending import newest_synced_change_time, pending_changes, probe_change_times
 
 FAR_FUTURE = dt.datetime(9999, 1, 1)
@@ -129,7 +129,7 @@ def build_change_sensor(form: FormSettings, job) -> dg.SensorDefinition:
     def change_sensor(context: dg.SensorEvaluationContext, kingdee: KingdeeResource,
                       target_db: MySQLResource) -> dg.SensorResult:
         store = target_db.store(spec)
-        watermark = newest_synced_change_time(store)
+        watermark = newest_synced_change_time(store, source_now(source_timezone()))
         if watermark is None:
             return dg.SensorResult(skip_reason="The target is empty: launch the initial load first "
                                                f"(a backfill of {form.names.sync_job} over all partitions).")

@@ -20,6 +20,7 @@ import dagster as dg
 from kd_assets.alerting import AlertSettings
 from kd_assets.defs.partitions import change_partitions, source_timezone
 from kd_assets.sync import SyncSpec
+from kd_assets.sync.rejectgate import RejectGate
 
 # One pool for every form's Kingdee-calling steps: they all load the same ERP server (the one
 # KingdeeResource points at), so its limit in dagster.yaml caps the load on that server.
@@ -108,12 +109,16 @@ class Thresholds:
 
     max_reject_share: Optional[float] = None
     warn_reject_share: Optional[float] = None
+    reject_gate_min_rows: Optional[int] = None
     max_delete_share: Optional[float] = None
     delete_guard_min_rows: Optional[int] = None
 
-    def max_reject(self) -> float:
-        """Share of rejected rows above which the clean batch is blocked (KD_MAX_REJECT_SHARE)."""
-        return from_env(self.max_reject_share, "KD_MAX_REJECT_SHARE", 0.05, float)
+    def reject_gate(self) -> RejectGate:
+        """Blocks a batch whose rejects exceed both the share and the floor (KD_MAX_REJECT_SHARE,
+        KD_REJECT_GATE_MIN_ROWS); the sync's clean_schema check and reconciliation's heals ask it."""
+        env = RejectGate.from_env()
+        return RejectGate(env.max_share if self.max_reject_share is None else self.max_reject_share,
+                          env.min_rejects if self.reject_gate_min_rows is None else self.reject_gate_min_rows)
 
     def warn_reject(self) -> float:
         """Share of rejected rows above which the reject-rate check warns (KD_WARN_REJECT_SHARE)."""

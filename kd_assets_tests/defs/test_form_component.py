@@ -100,7 +100,8 @@ def test_each_form_has_its_own_partitions_and_knobs_from_yaml(tmp_path, monkeypa
     assert late.settings.partitions.get_first_partition_key() == "2024-01-01"  # KD_SYNC_START
     assert early.change_sensor.minimum_interval_seconds == 7
     assert early.settings.sensor.lag() == dt.timedelta(seconds=60) and early.settings.sensor.max_rows() == 5
-    assert early.settings.thresholds.max_reject() == 0.2 and late.settings.thresholds.max_reject() == 0.3
+    assert early.settings.thresholds.reject_gate().max_share == 0.2
+    assert late.settings.thresholds.reject_gate().max_share == 0.3
     assert (early.resync_schedule.cron_schedule, early.resync_schedule.default_status) == (
         "5 1 * * *", dg.DefaultScheduleStatus.STOPPED)
     assert early.sync_job.name == "supplier_sync"
