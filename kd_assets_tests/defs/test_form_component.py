@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -180,3 +184,45 @@ def test_the_package_ships_every_form_and_spec_yaml():
                if "simulator" not in p.parts}
     covered = {p for p in shipped if any(p.match(pattern) for pattern in package_data["kd_assets"])}
     assert covered == shipped and {Path("forms/customers/defs.yaml"), Path("specs/bd_supplier.yaml")} <= shipped
+
+
+def _dg(*args: str, cwd: Path = PROJECT) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KD_")}
+    return subprocess.run([str(Path(sys.executable).parent / "dg"), *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_dg_lists_the_component_and_every_forms_definitions():
+    components = _dg("list", "components", "--json")
+    listed = _dg("list", "defs", "--json")
+
+    assert components.returncode == 0, components.stderr[-2000:]
+    assert "kd_assets.KingdeeFormSync" in {c["key"] for c in json.loads(components.stdout)["items"]}
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    defs = json.loads(listed.stdout)
+    assets = {a["asset_key"] for a in defs["assets"]}
+    assert {f"kingdee_{form}_raw" for form in SHIPPED} | {target for _, target in SHIPPED.values()} <= assets
+    assert {s["name"] for s in defs["sensors"]} >= {f"kingdee_{form}_change_sensor" for form in SHIPPED}
+    assert len(defs["schedules"]) == 6 and len(defs["asset_checks"]) == 15
+
+
+def test_dg_check_yaml_passes_the_shipped_forms_and_names_the_line_of_a_mistake(tmp_path):
+    shipped = _dg("check", "yaml")
+    (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""\
+        [project]
+        name = "my-forms"
+        version = "0"
+        [tool.dg]
+        directory_type = "project"
+        [tool.dg.project]
+        root_module = "my_forms"
+        defs_module = "my_forms"
+    """), encoding="utf-8")
+    path = _write_form(tmp_path / "my_forms", "typo", "spec: bd_customer\nsensr: {interval_s: 5}\n")
+
+    mistaken = _dg("check", "yaml", cwd=tmp_path)
+
+    assert shipped.returncode == 0, shipped.stdout[-2000:] + shipped.stderr[-2000:]
+    assert mistaken.returncode != 0
+    assert f"{path}:4" in mistaken.stdout + mistaken.stderr
+    assert "'sensr' was unexpected" in mistaken.stdout + mistaken.stderr
