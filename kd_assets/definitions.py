@@ -91,7 +91,16 @@ def build_definitions(dirs: Sequence[Path] | None = None) -> dg.Definitions:
         # enough; a process per step would pay ~3 s of imports each on these small machines.
         executor=dg.in_process_executor,
     )
-    return dg.Definitions.merge(*(tree.build_defs() for tree in trees), shared)
+    first, *others = [tree.build_defs() for tree in trees]
+    return dg.Definitions.merge(first, *map(_without_component_tree, others), shared)
+
+
+def _without_component_tree(defs: dg.Definitions) -> dg.Definitions:
+    """Dagster merges at most one component tree (the package's, shown in the UI); the forms of
+    the other folders join as plain definitions."""
+    return dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
+                          schedules=defs.schedules, sensors=defs.sensors, resources=defs.resources,
+                          metadata=defs.metadata)
 
 
 defs = build_definitions()

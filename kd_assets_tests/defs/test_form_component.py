@@ -226,3 +226,19 @@ def test_dg_check_yaml_passes_the_shipped_forms_and_names_the_line_of_a_mistake(
     assert mistaken.returncode != 0
     assert f"{path}:4" in mistaken.stdout + mistaken.stderr
     assert "'sensr' was unexpected" in mistaken.stdout + mistaken.stderr
+
+
+def test_kd_forms_dirs_adds_a_deployments_own_forms_to_the_shipped_ones(tmp_path, monkeypatch):
+    spec = {"form_id": "BD_Department", "key": {"field": "FDEPTID", "column": "data_id"},
+            "change_time_fields": ["FModifyDate"], "tables": {"target": "wk_dept"},
+            "columns": [{"field": "FDEPTID", "name": "data_id", "type": "bigint", "conversion": "int"},
+                        {"field": "FModifyDate", "name": "modified_at", "type": "datetime", "conversion": "datetime"}]}
+    _write_form(tmp_path / "more", "departments", yaml.safe_dump({"name": "departments", "spec": spec}))
+    monkeypatch.setenv("KD_FORMS_DIRS", str(tmp_path / "more"))
+
+    jobs = {j.name for j in build_definitions().get_repository_def().get_all_jobs()}
+
+    assert {"kingdee_customers_sync", "kingdee_departments_sync"} <= jobs
+    monkeypatch.setenv("KD_FORMS_DIRS", str(tmp_path / "missing"))
+    with pytest.raises(FileNotFoundError, match="KD_FORMS_DIRS: .*missing is not a folder"):
+        build_definitions()
