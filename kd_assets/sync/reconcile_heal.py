@@ -82,13 +82,17 @@ class Healer:
         if not keys:
             return HealCounts()
         spec, store = self.spec, self.store
-        rows = [row for page in self.client.fetch_by_keys(spec.form_id, spec.field_keys, keys, key_field=spec.key_field)
+        # Read before fetching: a forced write may overwrite these versions, never one a concurrent
+        # run publishes after our fetch (it would be newer than what we fetched).
+        force_upto = store.change_times(keys) if force else {}
+        rows = [row for page in self.client.fetch_by_keys(spec.form_id, spec.field_keys, keys,
+                                                          key_field=spec.key_field)
                 for row in page]
         counts = HealCounts(vanished=len(keys) - len(rows))
         if not rows:
             return counts
         if force:
-            self.forget_staged_versions(keys)
+            store.forget_staged(keys)
         store.land_rows(rows, self.run_id, RECONCILE_PARTITION)
         result = validate(spec, to_frame(spec, rows), self.now)
         counts.quarantined = store.quarantine(result.rejects, self.run_id, RECONCILE_PARTITION)
@@ -99,20 +103,8 @@ class Healer:
             counts.withheld = len(result.clean)
             return counts
         store.write_clean(result.clean, self.run_id, RECONCILE_PARTITION)
-        counts.upserted = store.upsert_target(result.clean, self.run_id, force_keys=keys if force else ())
+        counts.upserted = store.upsert_target(result.clean, self.run_id, force_upto=force_upto)
         return counts
-
-    def forget_staged_versions(self, keys: list[int]) -> None:
-        """Drop the landed and clean versions of keys about to be force-healed.
-
-        Landing and clean staging keep the version with the newest change time, which for a drifted
-        row is the one the source has since undone (Enable cleared FForbidDate). Left there, a
-        re-run of its old partition would publish it again and undo the heal.
-        """
-        tables, key = self.store.tables, self.spec.key_column
-        with self.store.engine.begin() as conn:
-            for table in (tables.landing, tables.clean):
-                conn.execute(table.delete().where(table.c[key].in_(keys)))
 
     def known_rejects(self, keys: list[int], change_ns: list[int]) -> set[int]:
         """Keys quarantined (in any partition) at exactly the change time the scan saw."""
