@@ -5,6 +5,7 @@
                        | {"advance_seconds": n} | {"real": true}
     POST /_sim/faults  {"fail_rate", "throttle_rps", "latency_ms", "session_ttl", "retry_after",
                         "script": [{"kind": ..., ...}], "clear_script": true}
+                       kinds: faults.KINDS, incl. the session-lost shapes of envelopes.SESSION_LOST_SHAPES
     POST /_sim/forms/<FORM_ID>/silent_update  {"ids": [...], "values": {"FName": ...}}
                        changes stored fields like a DBA's `UPDATE ... WHERE FCUSTID IN (...)`:
                        no date or user field is stamped, so incremental syncs cannot see it.

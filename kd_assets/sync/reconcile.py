@@ -222,8 +222,8 @@ def _scan_pages(client, spec: SyncSpec, totals: ScanTotals) -> Iterator[list[lis
     if "{{" in spec.extra_filter:
         raise ValueError(f"{spec.path}: extra_filter uses window placeholders, which a whole-form key scan "
                          f"cannot fill; reconciliation of {spec.form_id} needs a filter without them")
-    pages: Iterable[list[list]] = client.iter_keys(spec.form_id, spec.key_field, scan_fields(spec),
-                                                   spec.extra_filter)
+    pages: Iterable[list[list]] = client.iter_keys(spec.form_id, key_field=spec.key_field,
+                                                   extra_fields=scan_fields(spec), extra_filter=spec.extra_filter)
     try:
         yield from pages
     except Exception as exc:

@@ -74,7 +74,7 @@ class Healer:
         if not keys:
             return HealCounts()
         spec, store = self.spec, self.store
-        rows = [row for page in self.client.fetch_by_keys(spec.form_id, spec.field_keys, keys, spec.key_field)
+        rows = [row for page in self.client.fetch_by_keys(spec.form_id, spec.field_keys, keys, key_field=spec.key_field)
                 for row in page]
         counts = HealCounts(vanished=len(keys) - len(rows))
         if not rows:
@@ -121,7 +121,7 @@ class Healer:
         spec = self.spec
         for start in range(0, len(keys), self.batch):
             chunk = keys[start:start + self.batch].tolist()
-            for page in self.client.fetch_by_keys(spec.form_id, [spec.key_field], chunk, spec.key_field):
+            for page in self.client.fetch_by_keys(spec.form_id, [spec.key_field], chunk, key_field=spec.key_field):
                 found.update(int(row[0]) for row in page)
         return found
 
