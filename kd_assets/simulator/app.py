@@ -54,7 +54,7 @@ class SimulatorApp:
 
     def seed_data(self) -> None:
         """Generate each form's rows unless the database file already holds some (keep them)."""
-        unknown = {k.lower() for k in self.config.rows} - set(self.catalog.forms)
+        unknown = [k for k in self.config.rows if self.catalog.get(k) is None]
         if unknown:
             raise FormFileError(f"rows: no served form {sorted(unknown)}; served: "
                                 f"{sorted(f.form_id for f in self.catalog.forms.values())}")
@@ -76,7 +76,8 @@ class SimulatorApp:
     def form_state(self, form: Form) -> dict:
         """Row counts of one form for GET /_sim/state."""
         fetch, table = self.store.fetch, form.table
-        return {"rows": self.store.count(form),
+        return {"rows": self.store.count(form), "key": form.key,
+                "change_fields": list(form.change_fields),
                 "masters": self.store.scalar(f"SELECT count(DISTINCT {form.master}) FROM {table}"),
                 "forbidden": self.store.scalar(
                     f"SELECT count(*) FROM {table} WHERE {form.forbid_status} = 'B'"),
@@ -94,7 +95,8 @@ class SimulatorApp:
         rows: dict = {form.count_option: forms[form.form_id]["rows"]
                       for form in self.catalog.forms.values() if form.count_option}
         first = next(iter(self.catalog.forms.values()))
-        rows.update({k: v for k, v in forms[first.form_id].items() if k != "rows"}, forms=forms)
+        rows.update({k: forms[first.form_id][k] for k in ("masters", "forbidden", "by_document_status")},
+                    forms=forms)
         return {
             "now": self.clock.now().isoformat(" ", "seconds"), "frozen": self.clock.frozen,
             "rows": rows, "faults": faults, "requests": dict(self.requests), "sessions": self.auth.session_count(),

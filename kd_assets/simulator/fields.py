@@ -37,7 +37,7 @@ class Stamp:
     user: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Form:
     """One served form: its table, key fields, fields, statuses, stamps and generation recipe."""
 

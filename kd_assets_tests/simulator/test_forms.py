@@ -164,5 +164,5 @@ def test_state_counts_rows_per_form(simulator_factory):
 
 
 def test_unknown_form_in_rows_fails_at_start(simulator_factory):
-    with pytest.raises(ValueError, match="BD_NOPE".lower()):
+    with pytest.raises(ValueError, match="BD_NOPE"):
         simulator_factory(rows={"BD_NOPE": 3})
