@@ -28,7 +28,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import paging, protocol
-from .auth import authenticator_for
+from .auth import authenticator_for, settings_to_check
 from .config import ClientConfig
 from .errors import AuthError, KingdeeError, OperationError, SessionLostError, ThrottledError, TransientError
 from .filters import Window, field_key
@@ -212,9 +212,7 @@ class K3CloudClient:
                     return self._retrier.run(attempt, describe=describe, may_retry=may_retry, on_retry=on_retry)
                 except SessionLostError as error:
                     if relogged or not authenticated:
-                        raise AuthError(f"{describe}: Kingdee still reports the session lost after logging in "
-                                        f"again; check acct id, user, app id/secret and lcid ({error})",
-                                        service=service, form_id=form_id) from error
+                        raise self._refused(describe, service, form_id, error) from error
                     self._relogin(describe, error)
         except KingdeeError as error:
             self.stats.add("failures")
@@ -275,11 +273,21 @@ class K3CloudClient:
         service = self._auth.login_service
 
         def parse(payload: Any) -> tuple[str, int]:
-            return login_session(payload, service=service, redact=self._redact), 0
+            return login_session(payload, service=service, redact=self._redact,
+                                 hint=settings_to_check(self.config)), 0
 
         session_id = self._call(service, self._auth.login_body(), parse, authenticated=False)
         self._redact.add_session_id(session_id)
         self._session_id = session_id or self._http.cookies.get(protocol.SESSION_COOKIE, "")
+
+    def _refused(self, describe: str, service: str, form_id: str, error: SessionLostError) -> AuthError:
+        """Session lost again right after re-authenticating: how Kingdee refuses a wrong user, app
+        id, app secret or lcid (PROTOCOL.md §2), so an authentication failure, not a lost session."""
+        how = ("refuses the signed requests" if not self._auth.login_service
+               else "reports the session lost again right after a successful login")
+        return AuthError(f"{describe}: authentication failed: Kingdee {how} (会话信息已丢失, MsgCode 1, is its "
+                         f"answer to a wrong user, app id, app secret or lcid); {settings_to_check(self.config)} "
+                         f"[{error}]", service=service, form_id=form_id)
 
     def _relogin(self, describe: str, error: SessionLostError) -> None:
         self.stats.add("relogins")

@@ -174,8 +174,9 @@ def object_rows(payload: Any, field_keys: list[str], *, service: str, form_id: s
     return payload
 
 
-def login_session(payload: Any, *, service: str, redact: Redact) -> str:
-    """The KDSVCSessionId of a successful login response, else AuthError with Kingdee's message."""
+def login_session(payload: Any, *, service: str, redact: Redact, hint: str = "") -> str:
+    """The KDSVCSessionId of a successful login response, else AuthError with Kingdee's message
+    and ``hint`` (which settings to check)."""
     if not isinstance(payload, dict):
         raise MalformedResponseError(f"{_where(service, '')}: login answer is not an object", service=service,
                                      kind="shape")
@@ -183,5 +184,5 @@ def login_session(payload: Any, *, service: str, redact: Redact) -> str:
     if result_type in (protocol.LOGIN_SUCCESS, protocol.LOGIN_DEAL_WITH_FORM):
         return str(payload.get("KDSVCSessionId") or "")
     message = redact(payload.get("Message") or payload.get("MessageCode") or "no message")
-    raise AuthError(f"{_where(service, '')}: login refused (LoginResultType {result_type}): {message}",
-                    service=service)
+    raise AuthError(f"{_where(service, '')}: authentication failed, login refused (LoginResultType "
+                    f"{result_type}): {message}" + (f"; {hint}" if hint else ""), service=service)

@@ -24,6 +24,7 @@ import pandas as pd
 from kd_assets.sync.keydiff import Difference, Kind, ScanTotals, diff_keys, scan_fields, source_states, \
     target_states
 from kd_assets.sync.reconcile_heal import DEFAULT_HEAL_BATCH, NO_TIME, HealCounts, Healer
+from kd_assets.sync.rejectgate import RejectGate
 from kd_assets.sync.schemas import source_now
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.store import TargetStore
@@ -146,8 +147,8 @@ class ReconcileReport:
                 f"({self.target_live} live); {found}.")
         if self.applied:
             text += (f" Healed {self.heal.changed} rows ({self.heal.quarantined} quarantined, "
-                     f"{self.heal.known_rejects} known rejects, {self.heal.vanished} gone meanwhile);"
-                     f" soft-deleted {self.soft_deleted}.")
+                     f"{self.heal.known_rejects} known rejects, {self.heal.vanished} gone meanwhile, "
+                     f"{self.heal.withheld} withheld by the reject gate); soft-deleted {self.soft_deleted}.")
         else:
             text += " Dry run: nothing changed."
         if self.deletes_withheld:
@@ -182,11 +183,12 @@ class _KeyPlan:
 
 def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply: bool = True,
               max_delete_share: float | None = None, delete_guard_min_rows: int | None = None,
-              heal_batch: int = DEFAULT_HEAL_BATCH, now: pd.Timestamp | None = None) -> ReconcileReport:
+              heal_batch: int = DEFAULT_HEAL_BATCH, now: pd.Timestamp | None = None,
+              reject_gate: RejectGate | None = None) -> ReconcileReport:
     """Compare a complete key scan of ``spec.form_id`` with the target; heal and soft-delete.
 
     ``apply=False`` only reports. Guard settings default to ``KD_MAX_DELETE_SHARE`` and
-    ``KD_DELETE_GUARD_MIN_ROWS``. Raises :class:`SourceScanError` when the scan fails midway.
+    ``KD_DELETE_GUARD_MIN_ROWS``, the reject gate of healed rows to ``RejectGate.from_env()``. Raises :class:`SourceScanError` when the scan fails midway.
     """
     report = ReconcileReport(
         form_id=spec.form_id, target=spec.tables.target, applied=apply,
@@ -195,7 +197,8 @@ def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply:
                                else int(delete_guard_min_rows)))
     plan = _scan(client, store, spec, report)
     now = now if now is not None else source_now(client.config.source_timezone)
-    healer = Healer(client, store, spec, run_id, now, heal_batch)
+    healer = Healer(client, store, spec, run_id, now, heal_batch,
+                    reject_gate if reject_gate is not None else RejectGate.from_env())
     if apply:
         # A row soft-deleted in the target that is back at the source is revived whatever its change
         # time; drift moved the change time backwards, so only a forced write can heal it.
@@ -249,9 +252,6 @@ def _apply_deletes(healer: Healer, store: TargetStore, run_id: str, candidates: 
         back = healer.still_at_source(candidates)
         report.reappeared = len(back)
         gone = [k for k in candidates if k not in back]
+        # Forgets their staged versions in the same transaction, so no sync run can republish them.
         report.soft_deleted = store.soft_delete(gone, run_id)
-        # Their landed and clean versions are stale now: the next run of a partition holding those
-        # change times would publish them again and un-delete the rows.
-        for start in range(0, len(gone), healer.batch):
-            healer.forget_staged_versions(gone[start:start + healer.batch])
     report.deletes_applied = True

@@ -82,6 +82,7 @@ def test_a_failed_error_check_alerts_once_and_recovers_when_it_passes(sim, sqlit
                                                                       monkeypatch):
     res = resources(sim, sqlite_url)
     monkeypatch.setenv("KD_MAX_REJECT_SHARE", "0")
+    monkeypatch.setenv("KD_REJECT_GATE_MIN_ROWS", "0")
     assert not sync(res, **MONTH, instance=instance).success
     cursor = _tick_checks(res, instance, None)
     cursor = _tick_checks(res, instance, cursor)

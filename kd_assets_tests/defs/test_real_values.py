@@ -63,3 +63,16 @@ def test_out_of_range_dates_are_conversion_rejects_naming_field_and_record(sim, 
     with sa.create_engine(target_url).connect() as conn:
         earliest = conn.execute(sa.text(f"SELECT min(created_at) FROM {TARGET}")).scalar()
     assert str(earliest) >= "1990"  # nothing wrapped into the 1700s
+
+
+@pytest.mark.parametrize("lcid", [1033, 9999])
+def test_wrong_kd_lcid_fails_the_run_naming_it_instead_of_quarantining_every_row(sim, sqlite_url, lcid):
+    day, _ = busy_day_keys(sim)
+
+    result = sync(resources(sim, sqlite_url, lcid=lcid), day)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert f"KD_LCID={lcid}" in str(failure.event_specific_data.error)
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+    assert table_keys(sqlite_url, QUARANTINE) == set()
