@@ -78,7 +78,8 @@ class RowGenerator:
         """Statuses, dates and the users who stamped them, consistent with each other."""
         draw, form, life = self.draw, self.form, self.life
         span = max(1, int((self.end - created).total_seconds()))
-        modified = created + timedelta(seconds=draw.below(span)) if draw.random() < life["modified_share"] else created
+        modified = (created + timedelta(seconds=draw.below(span))
+                    if draw.random() < life["modified_share"] else created)
         status = draw.pick(self.statuses)
         approved = created + (modified - created) * draw.random() if status == "C" else None
         forbidden = draw.random() < life["forbidden_share"]

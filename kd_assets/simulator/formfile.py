@@ -107,7 +107,9 @@ def _field(check: _Checker, index: int, raw: Any) -> Field:
                  bool(raw.get("indexed", False)), raw.get("default"))
 
 
-def _steps(check: _Checker, where: str, steps: Any, fields: dict[str, Field]) -> list[dict]:
+def _steps(check: _Checker, where: str, steps: Any, fields: dict[str, Field],
+           made: set[str] | None = None) -> list[dict]:
+    """Validate steps; with `made` (fields generated so far), a step may only read those."""
     if not isinstance(steps, list):
         check.fail(where, "expected a list of steps")
     for i, step in enumerate(steps):
@@ -124,6 +126,11 @@ def _steps(check: _Checker, where: str, steps: Any, fields: dict[str, Field]) ->
                              f"missing {missing}, unknown {sorted(unknown)}")
         if "of" in step and step["of"] not in fields:
             check.fail(here, f"`of: {step['of']}` names no field")
+        reads = step.get("of") or (step["field"] if step["gen"] == "as_text" else None)
+        if made is not None and reads is not None and reads not in made:
+            check.fail(here, f"reads {reads}, which no earlier step generates")
+        if made is not None:
+            made.add(step["field"])
         if step["gen"] in ("ref", "region_ref") and fields[step["field"]].kind != REF:
             check.fail(here, f"generator {step['gen']} needs a ref field")
     return steps
@@ -131,8 +138,9 @@ def _steps(check: _Checker, where: str, steps: Any, fields: dict[str, Field]) ->
 
 def _recipe(check: _Checker, raw: Any, fields: dict[str, Field]) -> dict:
     recipe = dict(check.mapping("generate", raw or {}))
+    made: set[str] = set()  # row steps run after master steps and may read their fields
     for part in ("master", "row"):
-        recipe[part] = _steps(check, f"generate.{part}", recipe.get(part, []), fields)
+        recipe[part] = _steps(check, f"generate.{part}", recipe.get(part, []), fields, made)
     for i, kind in enumerate(recipe.get("dirty") or []):
         name, field = next(iter(kind.items())) if isinstance(kind, dict) else (kind, None)
         if (name, field) != ("modify_before_create", None) and (

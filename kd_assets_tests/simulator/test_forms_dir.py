@@ -125,6 +125,10 @@ def test_a_department_is_saved_forbidden_audited_and_deleted(dept):
     ("{field: FHeadCount, gen: choice, values: [5, 10, 20, 50]}", "{field: FHeadCount, gen: choice}",
      "(field FHeadCount): generator choice needs"),
     ("{field: FManager,", "{field: FBoss,", "no field 'FBoss'"),
+    ("{field: FHeadCount, gen: choice, values: [5, 10, 20, 50]}",
+     "{field: FHeadCount, gen: scale_of, of: FBudget, spread: [1, 2]}", "`of: FBudget` names no field"),
+    ("{field: FManager, gen: person_name, blank_share: 0.2}",
+     "{field: FManager, gen: slice, of: FHeadCount}", "(field FManager): reads FHeadCount, which no earlier"),
     ("forbid: {date: FForbidDate,", "forbid: {date: FForbidStamp,", "stamps.forbid.date: 'FForbidStamp'"),
     ("key: FDEPTID\n", "key: FNumber\n", "key: field FNumber has kind text"),
     ("  - {key: FManager, kind: text, label: 负责人}\n",
@@ -134,6 +138,7 @@ def test_a_department_is_saved_forbidden_audited_and_deleted(dept):
      "field FHeadCount: unknown settings ['colour']"),
     ("table: department", "table: customer", "is already served from"),
 ], ids=["bad-kind", "unknown-ref-table", "unknown-generator", "missing-parameter", "step-of-unknown-field",
+        "reads-unknown-field", "reads-later-field",
         "stamp-of-unknown-field", "key-not-int", "duplicate-field", "unknown-setting", "table-clash"])
 def test_a_bad_field_table_names_the_file_and_the_field(tmp_path, old, new, fragment):
     assert old in DEPARTMENT
