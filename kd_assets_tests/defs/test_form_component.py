@@ -142,6 +142,7 @@ def test_an_unknown_attribute_fails_naming_the_file_line_and_key(tmp_path):
 @pytest.mark.parametrize("mistake, expected", [
     ({"type": "datetim"}, "columns[1] (modified_at).type: SQL type 'datetim' not allowed"),
     ({"name": "data_id"}, "columns[1] (data_id): duplicate target column 'data_id'"),
+    ({"nmae": "modified"}, "columns[1] (modified_at): unknown key 'nmae'"),
 ])
 def test_a_mistake_in_an_inline_spec_fails_naming_the_file_and_yaml_path(tmp_path, mistake, expected):
     spec = {"form_id": "BD_Department", "key": {"field": "FDEPTID", "column": "data_id"},
