@@ -79,14 +79,20 @@ class Healer:
         counts = HealCounts(vanished=len(keys) - len(rows))
         if not rows:
             return counts
-        if force:
-            self.forget_staged_versions(keys)
+        return counts + self.publish_rows(rows, force_keys=keys if force else ())
+
+    def publish_rows(self, rows: list[list], force_keys: list[int] | tuple = ()) -> HealCounts:
+        """Land, validate, quarantine, stage and upsert rows already fetched (in FieldKeys order);
+        ``force_keys`` overwrite whatever change time the target holds."""
+        spec, store = self.spec, self.store
+        if force_keys:
+            self.forget_staged_versions(list(force_keys))
         store.land_rows(rows, self.run_id, RECONCILE_PARTITION)
         result = validate(spec, to_frame(spec, rows), self.now)
-        counts.quarantined = store.quarantine(result.rejects, self.run_id, RECONCILE_PARTITION)
+        quarantined = store.quarantine(result.rejects, self.run_id, RECONCILE_PARTITION)
         store.write_clean(result.clean, self.run_id, RECONCILE_PARTITION)
-        counts.upserted = store.upsert_target(result.clean, self.run_id, force_keys=keys if force else ())
-        return counts
+        upserted = store.upsert_target(result.clean, self.run_id, force_keys=force_keys)
+        return HealCounts(upserted=upserted, quarantined=quarantined)
 
     def forget_staged_versions(self, keys: list[int]) -> None:
         """Drop the landed and clean versions of keys about to be force-healed.
