@@ -114,7 +114,7 @@ def verify_content(client, store: TargetStore, spec: SyncSpec, run_id: str, scop
             source = SourcePage.convert(spec, page, now)
             report.source_rows += len(page)
             report.pages += 1
-            to_publish = _compare_page(report, store, spec, source,
+            to_publish = _compare_page(report, spec, source,
                                        target_chunks(store, scope, after, source.last_key, chunk_size), healer)
             if apply and to_publish:
                 _invalidate_signatures(store, [k for k in to_publish if k in source.clean_keys])
@@ -158,8 +158,8 @@ class SourcePage:
                    reject_change_ns=[t for _, t in rejects], last_key=max(position))
 
 
-def _compare_page(report: ContentReport, store: TargetStore, spec: SyncSpec, source: SourcePage,
-                  chunks: Iterator[pd.DataFrame], healer: Healer) -> list[int]:
+def _compare_page(report: ContentReport, spec: SyncSpec, source: SourcePage, chunks: Iterator[pd.DataFrame],
+                  healer: Healer) -> list[int]:
     """Compare one source page with the target rows of its key interval; returns keys to publish."""
     key = spec.key_column
     page_keys = source.clean_keys.union(pd.Index(source.reject_keys, dtype="int64"))
