@@ -17,12 +17,11 @@ import datetime as dt
 import math
 import os
 import time
-import uuid
 
 import pandas as pd
 import sqlalchemy as sa
 
-from bench.harness import DEMO_CREDENTIALS, peak_rss_mb, simulator_process
+from bench.harness import DEMO_CREDENTIALS, peak_rss_mb, scratch_database, simulator_process
 from kd_assets.kingdee import ClientConfig, K3CloudClient
 from kd_assets.sync.reconcile import reconcile
 from kd_assets.sync.schemas import validate
@@ -32,7 +31,6 @@ from kd_assets.sync.transform import to_frame
 from kd_assets.sync.verify import verify_content
 from kd_assets.sync.verify_scope import FULL_SCOPE, todays_scope
 
-MYSQL_SERVER = "mysql+pymysql://root@127.0.0.1:3306"
 CLOCK = "2025-06-30 12:00:00"
 NOW = pd.Timestamp(CLOCK)
 SPEC = load_spec("bd_customer")
@@ -75,33 +73,24 @@ def _measured(base_url: str, label: str, action) -> dict:
 
 
 def run(customers: int, days: int, edits: int) -> None:
-    server = sa.create_engine(f"{MYSQL_SERVER}/", isolation_level="AUTOCOMMIT")
-    db = f"kdbench_{uuid.uuid4().hex[:8]}"
-    with server.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {db} CHARACTER SET utf8mb4"))
-    try:
-        with simulator_process(customers, "--history-days", "365", "--clock-start", CLOCK,
-                               "--session-ttl", "0") as (base_url, startup_s):
-            store = TargetStore(create_target_engine(f"{MYSQL_SERVER}/{db}?charset=utf8mb4"), SPEC)
-            store.ensure_tables()
-            loaded, load_s = _load(base_url, store)
-            print(f"simulator start {startup_s:.1f} s; target loaded with {loaded:,} rows in {load_s:.1f} s")
-            _measured(base_url, "key-scan reconciliation alone (daily today)",
-                      lambda c: reconcile(c, store, SPEC, "bench-reconcile", now=NOW).status)
-            _edit_target(store, edits)
-            print(f"edited {edits} target rows behind the sync's back")
-            day = dt.date.fromisoformat(CLOCK[:10])
-            scope = todays_scope(store.engine, store.tables.target, store.key, day, days)
-            _measured(base_url, f"content verification of {scope.describe(SPEC)}",
-                               lambda c: _outcome(verify_content(c, store, SPEC, "bench-slice", scope, now=NOW)))
-            full = _measured(base_url, "content verification of every row",
-                             lambda c: _outcome(verify_content(c, store, SPEC, "bench-full", FULL_SCOPE, now=NOW)))
-            _projection(days, full)
-            print(f"peak RSS of the benchmark process: {peak_rss_mb():,.0f} MiB; load average "
-                  f"{os.getloadavg()[0]:.1f}")
-    finally:
-        with server.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {db}"))
+    with scratch_database() as url, simulator_process(customers, "--history-days", "365", "--clock-start", CLOCK,
+                                                      "--session-ttl", "0") as (base_url, startup_s):
+        store = TargetStore(create_target_engine(url), SPEC)
+        store.ensure_tables()
+        loaded, load_s = _load(base_url, store)
+        print(f"simulator start {startup_s:.1f} s; target loaded with {loaded:,} rows in {load_s:.1f} s")
+        _measured(base_url, "key-scan reconciliation alone (daily today)",
+                  lambda c: reconcile(c, store, SPEC, "bench-reconcile", now=NOW).status)
+        _edit_target(store, edits)
+        print(f"edited {edits} target rows behind the sync's back")
+        day = dt.date.fromisoformat(CLOCK[:10])
+        scope = todays_scope(store.engine, store.tables.target, store.key, day, days)
+        _measured(base_url, f"content verification of {scope.describe(SPEC)}",
+                  lambda c: _outcome(verify_content(c, store, SPEC, "bench-slice", scope, now=NOW)))
+        full = _measured(base_url, "content verification of every row",
+                         lambda c: _outcome(verify_content(c, store, SPEC, "bench-full", FULL_SCOPE, now=NOW)))
+        _projection(days, full)
+        print(f"peak RSS of the benchmark process: {peak_rss_mb():,.0f} MiB; load average {os.getloadavg()[0]:.1f}")
 
 
 def _outcome(report) -> str:
