@@ -21,10 +21,12 @@ import time
 
 from bench.harness import simulator_process
 from kd_assets.kingdee import ClientConfig, K3CloudClient, Window
+from kd_assets.sync.spec import load_spec
 
 FIELDS = ("FCUSTID", "FMasterId", "FNumber", "FName", "FShortName", "FUseOrgId.FNumber", "FCreateOrgId.FNumber",
           "FDocumentStatus", "FForbidStatus", "FRegisterFund", "FLegalPerson", "FSOCIALCRECODE", "FTEL",
           "FADDRESS", "FSELLER.FName", "FCreateDate", "FModifyDate", "FForbidDate", "FApproveDate")
+SPEC = load_spec("bd_customer")
 EVERYTHING = Window(dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1))
 
 
@@ -32,7 +34,8 @@ def fetch_all(base_url: str, page_size: int) -> tuple[int, K3CloudClient]:
     config = ClientConfig(base_url, "kd-demo", "demo", app_id="300001_S0RBU1NFVFMtREVNTy1BUFAtU0VDUkVU",
                           app_secret="kdassets-demo-app-secret", page_size=page_size)
     client = K3CloudClient(config)
-    rows = sum(len(page) for page in client.iter_window("BD_Customer", FIELDS, EVERYTHING))
+    rows = sum(len(page) for page in client.iter_window(SPEC.form_id, FIELDS, EVERYTHING, key_field=SPEC.key_field,
+                                                       change_fields=SPEC.change_time_fields))
     client.close()
     return rows, client
 

@@ -26,8 +26,10 @@ from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.sensors import kingdee_customers_change_sensor
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import ClientConfig, K3CloudClient
+from kd_assets.sync.spec import load_spec
 
 CLOCK = "2025-06-30 12:00:00"
+SPEC = load_spec("bd_customer")
 ASSETS = [kingdee_customers_raw, kingdee_customers_clean, wk_wodtop_customer]
 
 
@@ -38,7 +40,7 @@ def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:
 
 def _edit_customers(base_url: str, share: float) -> tuple[int, float]:
     with K3CloudClient(ClientConfig(base_url, **DEMO_CREDENTIALS)) as client:
-        keys = [row[0] for page in client.iter_keys("BD_Customer") for row in page]
+        keys = [row[0] for page in client.iter_keys(SPEC.form_id, key_field=SPEC.key_field) for row in page]
         picked = random.Random(7).sample(keys, int(len(keys) * share))
         started = time.perf_counter()
         for key in picked:

@@ -120,7 +120,11 @@ class SqlIncidentStore:
         return self.get(key) is not None
 
     def open(self, key: str, alert: Alert) -> bool:
-        incident = _incident(key, alert)
+        return self.adopt(_incident(key, alert))
+
+    def adopt(self, incident: OpenIncident) -> bool:
+        """Open an incident recorded elsewhere (e.g. while this database was down), keeping its
+        opening time; True if this call opened it."""
         row = dataclasses.asdict(incident)
         row["incident_key"] = row.pop("key")
         row["opened_at"] = incident.opened_at.astimezone(timezone.utc).replace(tzinfo=None)

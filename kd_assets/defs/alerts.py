@@ -12,7 +12,7 @@ import os
 import dagster as dg
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from kd_assets.alerting import Alert, AlertNotifier, AlertSettings, SqlIncidentStore, scrub
+from kd_assets.alerting import Alert, AlertNotifier, AlertSettings, scrub, target_incident_store
 from kd_assets.defs.assets import CLEAN, TARGET
 from kd_assets.defs.reconciliation import RECONCILIATION
 from kd_assets.defs.target_db import MySQLResource
@@ -25,7 +25,7 @@ FINISHED = {AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecord
 
 
 def notifier(target_db: MySQLResource) -> AlertNotifier:
-    return AlertNotifier(AlertSettings.from_env(), SqlIncidentStore(target_db.engine()))
+    return AlertNotifier(AlertSettings.from_env(), target_incident_store(target_db.engine()))
 
 
 def _now() -> dt.datetime:

@@ -21,6 +21,7 @@ from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
 from kd_assets.sync import load_spec, source_now, to_frame, validate
+from kd_assets.sync.rejectgate import RejectGate
 
 SPEC = load_spec("bd_customer")
 GROUP = "kingdee_customers"
@@ -36,11 +37,6 @@ TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXP
                                  jitter=dg.Jitter.PLUS_MINUS)
 SHARED = dict(partitions_def=customer_change_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
               group_name=GROUP)
-
-
-def max_reject_share() -> float:
-    """Share of rejected rows above which the clean batch is blocked (KD_MAX_REJECT_SHARE)."""
-    return float(os.environ.get("KD_MAX_REJECT_SHARE", "0.05"))
 
 
 def warn_reject_share() -> float:
@@ -91,8 +87,8 @@ def _reject_summary(reasons: Counter, samples: list[dict]) -> dict:
           check_specs=[
               dg.AssetCheckSpec("clean_schema", asset=CLEAN, blocking=True,
                                 partitions_def=customer_change_partitions,
-                                description="pandera schema; blocks publishing when the share of "
-                                            "rejected rows exceeds KD_MAX_REJECT_SHARE"),
+                                description="pandera schema; blocks publishing when rejected rows exceed "
+                                            "both KD_MAX_REJECT_SHARE and KD_REJECT_GATE_MIN_ROWS"),
               dg.AssetCheckSpec("reject_rate", asset=CLEAN, partitions_def=customer_change_partitions,
                                 description="warns when rejects exceed KD_WARN_REJECT_SHARE"),
           ],
@@ -118,9 +114,12 @@ def kingdee_customers_clean(context: dg.AssetExecutionContext, target_db: MySQLR
     yield dg.MaterializeResult(metadata={**run.metadata(), "reject_share": share,
                                          "dagster/row_count": run.counts.get("clean", 0)})
     check_meta = {"rows": rows_in, "rejected": rejected, "reject_share": share, **_reject_summary(reasons, samples)}
-    yield dg.AssetCheckResult(check_name="clean_schema", passed=share <= max_reject_share(),
+    gate = RejectGate.from_env()
+    blocked = gate.blocks(rejected, rows_in)
+    yield dg.AssetCheckResult(check_name="clean_schema", passed=blocked is None, description=blocked,
                               severity=dg.AssetCheckSeverity.ERROR,
-                              metadata={**check_meta, "max_reject_share": max_reject_share()})
+                              metadata={**check_meta, "max_reject_share": gate.max_share,
+                                        "reject_gate_min_rows": gate.min_rejects})
     yield dg.AssetCheckResult(check_name="reject_rate", passed=share <= warn_reject_share(),
                               severity=dg.AssetCheckSeverity.WARN,
                               metadata={**check_meta, "warn_reject_share": warn_reject_share()})

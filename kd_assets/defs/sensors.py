@@ -13,10 +13,11 @@ import dagster as dg
 
 from kd_assets.defs.assets import RAW, SPEC
 from kd_assets.defs.jobs import customers_sync_job
-from kd_assets.defs.partitions import customer_change_partitions, partition_key_for
+from kd_assets.defs.partitions import customer_change_partitions, partition_key_for, source_timezone
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import Window
+from kd_assets.sync import source_now
 from kd_assets.sync.pending import newest_synced_change_time, pending_changes, probe_change_times
 
 SENSOR_NAME = "kingdee_customers_change_sensor"
@@ -153,7 +154,7 @@ def _partitions_to_run(context: dg.SensorEvaluationContext, pending, extra_days=
 def kingdee_customers_change_sensor(context: dg.SensorEvaluationContext, kingdee: KingdeeResource,
                                     target_db: MySQLResource) -> dg.SensorResult:
     store = target_db.store(SPEC)
-    watermark = newest_synced_change_time(store)
+    watermark = newest_synced_change_time(store, source_now(source_timezone()))
     if watermark is None:
         return dg.SensorResult(skip_reason="The target is empty: launch the initial load first "
                                            "(a backfill of kingdee_customers_sync over all partitions).")

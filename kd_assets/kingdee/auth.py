@@ -17,6 +17,9 @@ from . import protocol
 from .config import AuthMode, ClientConfig
 from .signing import signature_headers
 
+# Kingdee's languages (PROTOCOL.md §1.2); a data center has the ones its admin installed.
+KNOWN_LCIDS = {2052: "zh-CN", 1033: "en-US", 3076: "zh-TW"}
+
 
 class Authenticator:
     """Per-request auth headers and, for login modes, the login request."""
@@ -64,3 +67,20 @@ def authenticator_for(config: ClientConfig, wall_clock: Callable[[], float] = ti
         return LoginCall(protocol.LOGIN_BY_APP_SECRET,
                          [config.acct_id, config.username, config.app_id, config.app_secret, config.lcid])
     return LoginCall(protocol.VALIDATE_USER, [config.acct_id, config.username, config.password, config.lcid])
+
+
+def settings_to_check(config: ClientConfig) -> str:
+    """Which settings to check when Kingdee refuses us, by their KD_* environment names, leading
+    with KD_LCID when its value is a likely cause: names depend on it, and a data center refuses
+    a language it does not have (PROTOCOL.md §1.2, §2)."""
+    secrets = ["KD_PASSWORD"] if config.resolved_auth_mode is AuthMode.PASSWORD else ["KD_APP_ID", "KD_APP_SECRET"]
+    others = ", ".join(["KD_ACCT_ID", "KD_USERNAME", *secrets])
+    lcid = f"KD_LCID={config.lcid}"
+    if config.lcid not in KNOWN_LCIDS:
+        known = ", ".join(f"{code} {name}" for code, name in KNOWN_LCIDS.items())
+        return f"{lcid} is not a Kingdee language ({known}): the likely cause; else check {others}"
+    if config.lcid != protocol.DEFAULT_LCID:
+        return (f"{lcid} ({KNOWN_LCIDS[config.lcid]}) must be a language installed in the data center "
+                f"({protocol.DEFAULT_LCID} {KNOWN_LCIDS[protocol.DEFAULT_LCID]} usually is): a likely cause; "
+                f"else check {others}")
+    return f"check {others} and {lcid}"

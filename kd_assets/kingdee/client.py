@@ -28,7 +28,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from . import paging, protocol
-from .auth import authenticator_for
+from .auth import authenticator_for, settings_to_check
 from .config import ClientConfig
 from .errors import AuthError, KingdeeError, OperationError, SessionLostError, ThrottledError, TransientError
 from .filters import Window, field_key
@@ -71,6 +71,7 @@ class K3CloudClient:
         self._retrier = Retrier(config.retry, sleep, rng)
         self._limiter = RateLimiter(config.max_rps, sleep, clock)
         self._session_id = ""
+        self._row_cap = 0  # the server's row cap when observed below the configured one
         self._http = requests.Session()
         self._http.verify = config.verify_tls
         # No urllib3-level retries: every retry decision is ours, counted and logged.
@@ -122,22 +123,43 @@ class K3CloudClient:
 
         return self._call(protocol.BILL_QUERY, body, parse, form_id=form_id, filter_string=filter_string)
 
-    def iter_window(self, form_id: str, field_keys: Sequence[str], window: Window,
-                    change_fields: Sequence[str] = ("FModifyDate", "FForbidDate"), key_field: str = "FCUSTID",
-                    extra_filter: str = "", page_size: int | None = None) -> Iterator[list[list]]:
-        """Pages of rows changed in ``[window.start, window.end)``; see :func:`.paging.iter_window`."""
-        return paging.iter_window(self, form_id, field_keys, window, change_fields, key_field, extra_filter,
-                                  page_size)
+    def page_size_for(self, requested: int | None = None) -> int:
+        """Rows to ask per page: the requested or configured size, never above the server cap
+        configured (``server_max_limit``) or observed (:meth:`learn_row_cap`)."""
+        size = min(requested or self.config.effective_page_size, self.config.server_max_limit)
+        return min(size, self._row_cap) if self._row_cap else size
 
-    def iter_keys(self, form_id: str, key_field: str = "FCUSTID", extra_fields: Sequence[str] = (),
+    def learn_row_cap(self, form_id: str, *, asked: int, returned: int) -> int:
+        """The server returned ``returned`` rows where ``asked`` were asked and more followed: its
+        row cap is lower than configured. Page by it from now on (warned once); returns it."""
+        if not self._row_cap or returned < self._row_cap:
+            self._row_cap = returned
+            self.stats.set("server_row_cap_observed", returned)
+            logger.warning("kingdee ExecuteBillQuery on %s: the server returns at most %d rows per call, below the "
+                           "configured page size %d (page_size %d, server_max_limit %d): its WebAPIMaxQueryLimit is "
+                           "lower; paging by %d rows from now on", form_id, returned, asked, self.config.page_size,
+                           self.config.server_max_limit, returned)
+        return self._row_cap
+
+    # The form's key and change fields come from its sync spec: no form's names are defaults here.
+
+    def iter_window(self, form_id: str, field_keys: Sequence[str], window: Window, *, key_field: str,
+                    change_fields: Sequence[str], extra_filter: str = "",
+                    page_size: int | None = None) -> Iterator[list[list]]:
+        """Pages of rows changed in ``[window.start, window.end)``; see :func:`.paging.iter_window`."""
+        return paging.iter_window(self, form_id, field_keys, window, key_field=key_field,
+                                  change_fields=change_fields, extra_filter=extra_filter, page_size=page_size)
+
+    def iter_keys(self, form_id: str, *, key_field: str, extra_fields: Sequence[str] = (),
                   extra_filter: str = "", page_size: int | None = None) -> Iterator[list[list]]:
         """Pages of ``[key, *extra_fields]`` over the whole form, for reconciliation."""
-        return paging.iter_keys(self, form_id, key_field, extra_fields, extra_filter, page_size)
+        return paging.iter_keys(self, form_id, key_field=key_field, extra_fields=extra_fields,
+                                extra_filter=extra_filter, page_size=page_size)
 
-    def fetch_by_keys(self, form_id: str, field_keys: Sequence[str], keys: Iterable[object],
-                      key_field: str = "FCUSTID") -> Iterator[list[list]]:
+    def fetch_by_keys(self, form_id: str, field_keys: Sequence[str], keys: Iterable[object], *,
+                      key_field: str) -> Iterator[list[list]]:
         """Pages of the rows with the given keys, asked for in chunks of ``in (...)``."""
-        return paging.fetch_by_keys(self, form_id, field_keys, keys, key_field)
+        return paging.fetch_by_keys(self, form_id, field_keys, keys, key_field=key_field)
 
     # -- writes (tests and the demo) -----------------------------------------------------------
 
@@ -190,9 +212,7 @@ class K3CloudClient:
                     return self._retrier.run(attempt, describe=describe, may_retry=may_retry, on_retry=on_retry)
                 except SessionLostError as error:
                     if relogged or not authenticated:
-                        raise AuthError(f"{describe}: Kingdee still reports the session lost after logging in "
-                                        f"again; check acct id, user, app id/secret and lcid ({error})",
-                                        service=service, form_id=form_id) from error
+                        raise self._refused(describe, service, form_id, error) from error
                     self._relogin(describe, error)
         except KingdeeError as error:
             self.stats.add("failures")
@@ -253,11 +273,21 @@ class K3CloudClient:
         service = self._auth.login_service
 
         def parse(payload: Any) -> tuple[str, int]:
-            return login_session(payload, service=service, redact=self._redact), 0
+            return login_session(payload, service=service, redact=self._redact,
+                                 hint=settings_to_check(self.config)), 0
 
         session_id = self._call(service, self._auth.login_body(), parse, authenticated=False)
         self._redact.add_session_id(session_id)
         self._session_id = session_id or self._http.cookies.get(protocol.SESSION_COOKIE, "")
+
+    def _refused(self, describe: str, service: str, form_id: str, error: SessionLostError) -> AuthError:
+        """Session lost again right after re-authenticating: how Kingdee refuses a wrong user, app
+        id, app secret or lcid (PROTOCOL.md §2), so an authentication failure, not a lost session."""
+        how = ("refuses the signed requests" if not self._auth.login_service
+               else "reports the session lost again right after a successful login")
+        return AuthError(f"{describe}: authentication failed: Kingdee {how} (会话信息已丢失, MsgCode 1, is its "
+                         f"answer to a wrong user, app id, app secret or lcid); {settings_to_check(self.config)} "
+                         f"[{error}]", service=service, form_id=form_id)
 
     def _relogin(self, describe: str, error: SessionLostError) -> None:
         self.stats.add("relogins")

@@ -22,26 +22,37 @@ if TYPE_CHECKING:
     from .client import K3CloudClient
 
 
-def iter_keyset(client: K3CloudClient, form_id: str, field_keys: Sequence[str], filter_string: str = "",
-                key_field: str = "FCUSTID", page_size: int | None = None) -> Iterator[list[list]]:
+def iter_keyset(client: K3CloudClient, form_id: str, field_keys: Sequence[str], filter_string: str = "", *,
+                key_field: str, page_size: int | None = None, at_most: int | None = None) -> Iterator[list[list]]:
     """Pages (lists of rows in ``field_keys`` order) of every row matching ``filter_string``.
 
-    ``key_field`` must be unique per row (FCUSTID for BD_Customer). It is fetched even when not
-    asked for, then cut off again. Stops after the first short page.
+    ``key_field`` must be unique per row (the spec's key, FCUSTID for BD_Customer). It is fetched
+    even when not asked for, then cut off again. The scan ends on an empty page, never on a short
+    one: a server whose row cap (WebAPIMaxQueryLimit) is below the page size silently returns
+    fewer rows than asked, so a short page proves nothing. ``at_most`` (the number of keys of an
+    ``in (...)`` filter) ends it early once that many rows came, since no more can match.
     """
     keys = [field_key(k) for k in field_keys]
     fetched = keys if key_field in keys else [*keys, field_key(key_field)]
     key_index = fetched.index(key_field)
-    size = min(page_size or client.config.effective_page_size, client.config.server_max_limit)
+    size = client.page_size_for(page_size)
     last: object = None
+    short = 0  # length of the previous page if it was shorter than asked
+    seen = 0
     while True:
         page_filter = filter_string if last is None else combine(filter_string, keyset_predicate(key_field, last))
         rows = client.execute_bill_query(form_id, fetched, page_filter, order_string=f"{key_field} ASC",
                                          start_row=0, limit=size, top_row_count=0, page_key=last)
         _check_ascending(rows, key_index, last, form_id, key_field)
-        if rows:
-            yield rows if fetched is keys else [row[:-1] for row in rows]
-        if len(rows) < size:
+        if not rows:
+            return
+        if short and len(rows) == short:
+            # Two pages of the same short length: a server cap, not the end. Ask for what it gives.
+            size = client.learn_row_cap(form_id, asked=size, returned=short)
+        short = len(rows) if len(rows) < size else 0
+        yield rows if fetched is keys else [row[:-1] for row in rows]
+        seen += len(rows)
+        if at_most is not None and seen >= at_most:
             return
         last = rows[-1][key_index]
 
@@ -58,9 +69,9 @@ def _check_ascending(rows: list[list], key_index: int, last: object, form_id: st
         previous = key
 
 
-def iter_window(client: K3CloudClient, form_id: str, field_keys: Sequence[str], window: Window,
-                change_fields: Sequence[str] = ("FModifyDate", "FForbidDate"), key_field: str = "FCUSTID",
-                extra_filter: str = "", page_size: int | None = None) -> Iterator[list[list]]:
+def iter_window(client: K3CloudClient, form_id: str, field_keys: Sequence[str], window: Window, *,
+                key_field: str, change_fields: Sequence[str], extra_filter: str = "",
+                page_size: int | None = None) -> Iterator[list[list]]:
     """Pages of rows whose change time lies in ``[window.start, window.end)`` over any change field.
 
     ``extra_filter`` is and-ed in parentheses; its ``{{WINDOW_START|datetime}}``,
@@ -69,19 +80,21 @@ def iter_window(client: K3CloudClient, form_id: str, field_keys: Sequence[str], 
     tz = client.config.source_timezone
     extra = render_template(extra_filter, window_template_values(window), tz) if "{{" in extra_filter else extra_filter
     filter_string = combine(window_predicate(change_fields, window, tz), extra)
-    return iter_keyset(client, form_id, field_keys, filter_string, key_field, page_size)
+    return iter_keyset(client, form_id, field_keys, filter_string, key_field=key_field, page_size=page_size)
 
 
-def iter_keys(client: K3CloudClient, form_id: str, key_field: str = "FCUSTID", extra_fields: Sequence[str] = (),
+def iter_keys(client: K3CloudClient, form_id: str, *, key_field: str, extra_fields: Sequence[str] = (),
               extra_filter: str = "", page_size: int | None = None) -> Iterator[list[list]]:
     """Pages of ``[key, *extra_fields]`` for every row: the key-set scan that finds deletes."""
-    return iter_keyset(client, form_id, [key_field, *extra_fields], extra_filter, key_field, page_size)
+    return iter_keyset(client, form_id, [key_field, *extra_fields], extra_filter, key_field=key_field,
+                       page_size=page_size)
 
 
-def fetch_by_keys(client: K3CloudClient, form_id: str, field_keys: Sequence[str], keys: Iterable[object],
-                  key_field: str = "FCUSTID") -> Iterator[list[list]]:
+def fetch_by_keys(client: K3CloudClient, form_id: str, field_keys: Sequence[str], keys: Iterable[object], *,
+                  key_field: str) -> Iterator[list[list]]:
     """Pages of the rows whose ``key_field`` is in ``keys``, asked for ``keys_per_request`` at a time."""
     chunk_size = min(client.config.keys_per_request, client.config.server_max_limit)
     remaining = iter(keys)
     while chunk := list(islice(remaining, chunk_size)):
-        yield from iter_keyset(client, form_id, field_keys, in_predicate(key_field, chunk), key_field)
+        yield from iter_keyset(client, form_id, field_keys, in_predicate(key_field, chunk), key_field=key_field,
+                               at_most=len(set(chunk)))

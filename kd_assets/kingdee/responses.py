@@ -82,11 +82,48 @@ def decode_json(content: bytes, *, service: str, form_id: str, redact: Redact) -
                                      kind=kind) from None
 
 
+_ERROR_ITEM_KEYS = frozenset({"FieldName", "Message", "DIndex"})
+
+
+def _status_of(value: Any) -> dict | None:
+    result = value.get("Result") if isinstance(value, dict) else None
+    status = result.get("ResponseStatus") if isinstance(result, dict) else None
+    return status if isinstance(status, dict) else None
+
+
+def _is_error_item(value: Any) -> bool:
+    return isinstance(value, dict) and "Message" in value and value.keys() <= _ERROR_ITEM_KEYS
+
+
+def error_status(payload: Any) -> dict | None:
+    """The ResponseStatus of a failed call in any shape real servers and proxies send, else None.
+
+    Shapes: a bare envelope ``{"Result":{"ResponseStatus":…}}``; an envelope among the cells of
+    the first row, alone or padded with nulls (``[[envelope]]``, ``[[null, envelope, null]]``,
+    ``[envelope, null]``); a bare list of error items ``[{"FieldName","Message","DIndex"}]``.
+    ``IsSuccess`` may be a bool or the string "false"; a missing one counts as a failure.
+    """
+    status = _status_of(payload)
+    if status is None and isinstance(payload, list) and payload:
+        # Rows are lists of scalars: only a handful of cells are looked at, whatever the page size.
+        cells = payload[0] if isinstance(payload[0], list) else payload[:8]
+        status = next((found for found in map(_status_of, cells) if found is not None), None)
+        if status is None and all(map(_is_error_item, payload)):
+            status = {"IsSuccess": False, "Errors": payload}
+    if status is None or str(status.get("IsSuccess")).lower() == "true":
+        return None
+    return status
+
+
 def raise_for_status_envelope(result: Any, *, service: str, form_id: str, redact: Redact,
                               error_type: type[ApiError] = QueryError) -> None:
-    """Raise if ``result`` is ``{"Result": {"ResponseStatus": {"IsSuccess": false, ...}}}``."""
-    status = (result.get("Result") or {}).get("ResponseStatus") if isinstance(result, dict) else None
-    if not isinstance(status, dict) or str(status.get("IsSuccess")).lower() == "true":
+    """Raise the typed error if ``result`` is an error answer (any shape of :func:`error_status`).
+
+    Session lost is MsgCode 1, or Kingdee's session-lost message without a MsgCode (some servers
+    and proxies drop it): both mean nothing ran, so the client logs in again and replays.
+    """
+    status = error_status(result)
+    if status is None:
         return
     errors = status.get("Errors") or []
     messages = tuple(redact(e.get("Message") or "") for e in errors if isinstance(e, dict))
@@ -97,8 +134,9 @@ def raise_for_status_envelope(result: Any, *, service: str, form_id: str, redact
         msg_code = None
     where = _where(service, form_id)
     text = "; ".join(m for m in messages if m) or "no message"
-    if msg_code == protocol.MSG_SESSION_LOST:
-        raise SessionLostError(f"{where}: session lost (MsgCode 1): {text}", service=service, form_id=form_id)
+    if msg_code == protocol.MSG_SESSION_LOST or any(protocol.SESSION_LOST_MESSAGE in m for m in messages):
+        raise SessionLostError(f"{where}: session lost (MsgCode {msg_code}): {text}", service=service,
+                               form_id=form_id)
     field_note = f" field {', '.join(fields)}" if fields else ""
     raise error_type(f"{where}{field_note}: Kingdee error MsgCode {msg_code}: {text}", service=service,
                      form_id=form_id, msg_code=msg_code, field_name=fields[0] if fields else None, errors=messages)
@@ -107,15 +145,11 @@ def raise_for_status_envelope(result: Any, *, service: str, form_id: str, redact
 def query_rows(payload: Any, width: int, *, service: str, form_id: str, redact: Redact) -> list[list]:
     """ExecuteBillQuery rows, each exactly ``width`` wide; an error envelope is raised as typed."""
     where = _where(service, form_id)
-    if isinstance(payload, dict):  # some servers send the envelope unwrapped
-        raise_for_status_envelope(payload, service=service, form_id=form_id, redact=redact)
-        raise MalformedResponseError(f"{where}: expected a list of rows, got an object", service=service,
-                                     form_id=form_id, kind="shape")
+    # The error envelope comes in [[...]], unwrapped, padded with nulls or as bare error items.
+    raise_for_status_envelope(payload, service=service, form_id=form_id, redact=redact)
     if not isinstance(payload, list):
         raise MalformedResponseError(f"{where}: expected a list of rows, got {type(payload).__name__}",
                                      service=service, form_id=form_id, kind="shape")
-    if payload and isinstance(payload[0], list) and payload[0] and isinstance(payload[0][0], dict):
-        raise_for_status_envelope(payload[0][0], service=service, form_id=form_id, redact=redact)
     # Fast path in C (map over 2000-row pages); the loop below only runs to name the bad row.
     if set(map(type, payload)) <= {list} and set(map(len, payload)) <= {width}:
         return payload
@@ -140,8 +174,9 @@ def object_rows(payload: Any, field_keys: list[str], *, service: str, form_id: s
     return payload
 
 
-def login_session(payload: Any, *, service: str, redact: Redact) -> str:
-    """The KDSVCSessionId of a successful login response, else AuthError with Kingdee's message."""
+def login_session(payload: Any, *, service: str, redact: Redact, hint: str = "") -> str:
+    """The KDSVCSessionId of a successful login response, else AuthError with Kingdee's message
+    and ``hint`` (which settings to check)."""
     if not isinstance(payload, dict):
         raise MalformedResponseError(f"{_where(service, '')}: login answer is not an object", service=service,
                                      kind="shape")
@@ -149,5 +184,5 @@ def login_session(payload: Any, *, service: str, redact: Redact) -> str:
     if result_type in (protocol.LOGIN_SUCCESS, protocol.LOGIN_DEAL_WITH_FORM):
         return str(payload.get("KDSVCSessionId") or "")
     message = redact(payload.get("Message") or payload.get("MessageCode") or "no message")
-    raise AuthError(f"{_where(service, '')}: login refused (LoginResultType {result_type}): {message}",
-                    service=service)
+    raise AuthError(f"{_where(service, '')}: authentication failed, login refused (LoginResultType "
+                    f"{result_type}): {message}" + (f"; {hint}" if hint else ""), service=service)

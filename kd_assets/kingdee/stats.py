@@ -25,6 +25,7 @@ class ClientStats:
     rows: int = 0
     bytes: int = 0
     rate_limited_wait_s: float = 0.0
+    server_row_cap_observed: int = 0  # rows per call the server gave when below the configured cap; 0 = none
     latencies_ms: list[float] = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -39,6 +40,10 @@ class ClientStats:
         with self._lock:
             setattr(self, counter, getattr(self, counter) + amount)
 
+    def set(self, counter: str, value: float) -> None:
+        with self._lock:
+            setattr(self, counter, value)
+
     def as_metadata(self, prefix: str = "kingdee_") -> dict[str, float]:
         """A flat dict of numbers, ready for ``MaterializeResult(metadata=...)``."""
         with self._lock:
@@ -51,4 +56,6 @@ class ClientStats:
                 "latency_p95_ms": round(_percentile(latencies, 0.95), 1),
                 "latency_max_ms": round(latencies[-1], 1) if latencies else 0.0,
             }
+            if self.server_row_cap_observed:
+                counters["server_row_cap_observed"] = self.server_row_cap_observed
         return {prefix + name: value for name, value in counters.items()}

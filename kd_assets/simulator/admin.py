@@ -5,6 +5,7 @@
                        | {"advance_seconds": n} | {"real": true}
     POST /_sim/faults  {"fail_rate", "throttle_rps", "latency_ms", "session_ttl", "retry_after",
                         "script": [{"kind": ..., ...}], "clear_script": true}
+                       kinds: faults.KINDS, incl. the session-lost shapes of envelopes.SESSION_LOST_SHAPES
 Bad admin requests get HTTP 400 with {"error": ...}; tests should fail loudly, not silently.
 """
 

@@ -25,7 +25,6 @@ from kd_assets.kingdee import protocol as p
 # The SDK's XOR key for the secret part of an AppId (its obfuscated '0054s397?p62...' string
 # de-obfuscated: every 9th char dropped, then ROT13).
 _XOR_KEY = b"0054f397c6234378b09ca7d3e5debce7"
-ACCEPTED_LCIDS = frozenset({2052, 1033, 3076})
 _ASPNET_ALPHABET = string.ascii_lowercase + "012345"
 
 
@@ -178,7 +177,7 @@ class Authenticator:
 
     def lcid_accepted(self, lcid: Any) -> bool:
         try:
-            return int(str(lcid)) in ACCEPTED_LCIDS | {int(self.config.lcid)}
+            return int(str(lcid)) in data_center_languages(self.config)
         except ValueError:
             return False
 
@@ -229,13 +228,23 @@ class Authenticator:
         return "ok"
 
 
+def data_center_languages(config: Any) -> list[int]:
+    """The data center's installed languages: the user's lcid first, then ``languages``."""
+    extra = [int(part) for part in str(config.languages).split(",") if part.strip()]
+    return list(dict.fromkeys([int(config.lcid), *extra]))
+
+
+_ALIASES = {2052: "CN", 1033: "EN", 3076: "TW"}
+
+
 def login_response(session: Session, config: Any, now: datetime) -> dict[str, Any]:
     """The full successful login object (PROTOCOL.md §1.3)."""
     zone = {"OffsetTicks": 288000000000, "StandardName": "(UTC+08:00)北京，重庆，香港特别行政区，乌鲁木齐",
             "Id": 230, "Number": "1078_SYS", "CanBeUsed": True}
     context = {
         "UserLocale": "zh-CN", "LogLocale": "zh-CN", "DBid": config.acct_id, "DatabaseType": 3,
-        "SessionId": session.aspnet_id, "UseLanguages": [{"LocaleId": config.lcid, "Alias": "CN"}],
+        "SessionId": session.aspnet_id, "UseLanguages": [
+            {"LocaleId": lcid, "Alias": _ALIASES.get(lcid, str(lcid))} for lcid in data_center_languages(config)],
         "UserId": 100100, "UserName": session.username, "CustomName": "kd-assets 演示",
         "DisplayVersion": "9.0.553.10", "DataCenterName": "kd-assets 演示数据中心",
         "UserToken": str(uuid.uuid4()), "CurrentOrganizationInfo": {

@@ -41,7 +41,10 @@ class SimulatorConfig:
     acct_id: str = _opt("kd-demo", "data-center id (acctId)")
     username: str = _opt("demo", "integration user name")
     password: str = _opt("demo-pass", "password for ValidateUser")
-    lcid: int = _opt(2052, "language id of the user; 2052, 1033 and 3076 are accepted too")
+    lcid: int = _opt(2052, "language id of the user (installed in the data center)")
+    languages: str = _opt("2052", "lcids installed in the data center besides lcid, comma-separated; "
+                                  "logins and signed requests in another language are refused as real "
+                                  "servers refuse them, and Context.UseLanguages lists them")
     app_id: str = _opt("300001_S0RBU1NFVFMtREVNTy1BUFAtU0VDUkVU",
                        "registered third-party app id (clientId_encodedSecret)")
     app_secret: str = _opt("kdassets-demo-app-secret", "app secret for signatures and "

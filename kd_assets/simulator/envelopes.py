@@ -44,6 +44,36 @@ def session_lost_error() -> KingdeeError:
     return KingdeeError(MSG_SESSION_LOST, SESSION_LOST_MESSAGE)
 
 
+# The shapes public clients written against real servers recognise as "session lost" (issue 10.3).
+SESSION_LOST_SHAPES = ("session_lost", "session_lost_no_msgcode", "session_lost_bare_list", "session_lost_padded",
+                       "session_lost_string_false")
+
+
+def session_lost_answer(shape: str, service_wraps_rows: bool, params: dict | None = None) -> Any:
+    """The session-lost answer in one of :data:`SESSION_LOST_SHAPES`.
+
+    ``service_wraps_rows``: ExecuteBillQuery, which puts an error envelope in a row (``[[...]]``).
+    ``session_lost_padded`` pads that row with nulls (``width`` cells, the envelope at ``at``);
+    other services get the envelope first in a null-padded list.
+    """
+    params = params or {}
+    item = error_item(SESSION_LOST_MESSAGE)
+    if shape == "session_lost_bare_list":
+        return [item]
+    status = response_status(errors=[item], msg_code=MSG_SESSION_LOST)
+    if shape == "session_lost_no_msgcode":
+        del status["MsgCode"]
+    elif shape == "session_lost_string_false":
+        status.update(IsSuccess="false", MsgCode=str(MSG_SESSION_LOST))
+    envelope = {"Result": {"ResponseStatus": status}}
+    if shape == "session_lost_padded":
+        width = int(params.get("width", 3))
+        row: list[Any] = [None] * max(width, 1)
+        row[int(params.get("at", 0)) % len(row)] = envelope
+        return [row] if service_wraps_rows else row
+    return [[envelope]] if service_wraps_rows else envelope
+
+
 def entity(custid: int, number: str, index: int = 0) -> dict[str, Any]:
     return {"Id": custid, "Number": number, "DIndex": index}
 

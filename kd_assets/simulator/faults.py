@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kd_assets.kingdee.protocol import RESPONSE_ERROR_PREFIX
+from kd_assets.simulator.envelopes import SESSION_LOST_SHAPES
 
 # Kinds answered instead of the request, and kinds applied around a normally processed request.
-REPLACING = ("http_500", "http_502", "http_429", "response_error", "html", "session_lost")
+REPLACING = ("http_500", "http_502", "http_429", "response_error", "html", *SESSION_LOST_SHAPES)
 WRAPPING = ("delay", "timeout", "truncated_json", "wrong_width")
 KINDS = REPLACING + WRAPPING
 _RANDOM_KINDS = ("http_500", "http_502", "response_error")

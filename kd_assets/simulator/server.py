@@ -21,7 +21,9 @@ from kd_assets.kingdee import protocol as p
 from kd_assets.simulator import admin
 from kd_assets.simulator.app import SimulatorApp
 from kd_assets.simulator.auth import LOGIN_PARAMETERS, LoginFailed, login_failure_response, login_response
-from kd_assets.simulator.envelopes import KingdeeError, error_envelope, session_lost_error
+from kd_assets.simulator.envelopes import (
+    SESSION_LOST_SHAPES, KingdeeError, error_envelope, session_lost_answer, session_lost_error,
+)
 from kd_assets.simulator.faults import REPLACING, Fault, Reply, hold, mangle
 from kd_assets.simulator.query import business_info
 
@@ -210,8 +212,8 @@ class Handler(BaseHTTPRequestHandler):
         """Faults, then auth, then the service; errors in the service's own envelope."""
         fault = self.app.faults.draw()
         if fault is not None and fault.kind in REPLACING:
-            if fault.kind == "session_lost":
-                return self.envelope(service, session_lost_error())
+            if fault.kind in SESSION_LOST_SHAPES:
+                return json_reply(session_lost_answer(fault.kind, service == p.EXECUTE_BILL_QUERY, fault.params))
             return self.app.faults.replacement(fault)
         hold(fault, "delay")
         if self.app.faults.latency_ms > 0:

@@ -24,13 +24,19 @@ class PendingChange:
     change_time: dt.datetime  # naive, source-local: the greatest change field
 
 
-def newest_synced_change_time(store: TargetStore) -> dt.datetime | None:
-    """Greatest change time the target has absorbed (published or quarantined)."""
-    t, q = store.tables.target, store.tables.quarantine
+def newest_synced_change_time(store: TargetStore, now: dt.datetime) -> dt.datetime | None:
+    """Greatest change time the target has published, capped at the source's ``now``.
+
+    Where the sensor's probe starts (minus its look-back). The quarantine is left out: a rejected
+    row may carry any date (an ``FForbidDate`` in 2030 is rejected as implausible), and a probe
+    starting there would see nothing. The cap keeps a future-dated published row from doing the
+    same. ``now`` is naive source-local (``source_now``): K3Cloud's WebAPI reports no server time.
+    """
     with store.engine.connect() as conn:
-        times = [conn.execute(sa.select(sa.func.max(table.c.change_time))).scalar() for table in (t, q)]
-    times = [pd.Timestamp(v).to_pydatetime() for v in times if v is not None]
-    return max(times) if times else None
+        newest = conn.execute(sa.select(sa.func.max(store.tables.target.c.change_time))).scalar()
+    if newest is None:
+        return None
+    return min(pd.Timestamp(newest).to_pydatetime(), pd.Timestamp(now).to_pydatetime())
 
 
 def probe_change_times(spec_change_fields: Sequence[str], rows: Sequence[Sequence]) -> pd.DataFrame:

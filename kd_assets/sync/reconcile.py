@@ -24,6 +24,7 @@ import pandas as pd
 from kd_assets.sync.keydiff import Difference, Kind, ScanTotals, diff_keys, scan_fields, source_states, \
     target_states
 from kd_assets.sync.reconcile_heal import DEFAULT_HEAL_BATCH, NO_TIME, HealCounts, Healer
+from kd_assets.sync.rejectgate import RejectGate
 from kd_assets.sync.schemas import source_now
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.store import TargetStore
@@ -159,8 +160,8 @@ class ReconcileReport:
                 f"({self.target_live} live); {found}.")
         if self.applied:
             text += (f" Healed {self.heal.changed} rows ({self.heal.quarantined} quarantined, "
-                     f"{self.heal.known_rejects} known rejects, {self.heal.vanished} gone meanwhile);"
-                     f" soft-deleted {self.soft_deleted}.")
+                     f"{self.heal.known_rejects} known rejects, {self.heal.vanished} gone meanwhile, "
+                     f"{self.heal.withheld} withheld by the reject gate); soft-deleted {self.soft_deleted}.")
         else:
             text += " Dry run: nothing changed."
         if self.deletes_withheld:
@@ -198,11 +199,11 @@ class _KeyPlan:
 def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply: bool = True,
               max_delete_share: float | None = None, delete_guard_min_rows: int | None = None,
               heal_batch: int = DEFAULT_HEAL_BATCH, now: pd.Timestamp | None = None,
-              verify_days: int = 0) -> ReconcileReport:
+              reject_gate: RejectGate | None = None, verify_days: int = 0) -> ReconcileReport:
     """Compare a complete key scan of ``spec.form_id`` with the target; heal and soft-delete.
 
     ``apply=False`` only reports. Guard settings default to ``KD_MAX_DELETE_SHARE`` and
-    ``KD_DELETE_GUARD_MIN_ROWS``. Raises :class:`SourceScanError` when the scan fails midway.
+    ``KD_DELETE_GUARD_MIN_ROWS``, the reject gate of healed rows to ``RejectGate.from_env()``. Raises :class:`SourceScanError` when the scan fails midway.
     ``verify_days`` > 0 then verifies the content of today's slice of a split over that many days
     (1: every row; see verify.py), after healing so that it compares a converged target.
     """
@@ -213,7 +214,8 @@ def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply:
                                else int(delete_guard_min_rows)))
     plan = _scan(client, store, spec, report)
     now = now if now is not None else source_now(client.config.source_timezone)
-    healer = Healer(client, store, spec, run_id, now, heal_batch)
+    healer = Healer(client, store, spec, run_id, now, heal_batch,
+                    reject_gate if reject_gate is not None else RejectGate.from_env())
     if apply:
         # A row soft-deleted in the target that is back at the source is revived whatever its change
         # time; drift moved the change time backwards, so only a forced write can heal it.
@@ -243,8 +245,8 @@ def _scan_pages(client, spec: SyncSpec, totals: ScanTotals) -> Iterator[list[lis
     if "{{" in spec.extra_filter:
         raise ValueError(f"{spec.path}: extra_filter uses window placeholders, which a whole-form key scan "
                          f"cannot fill; reconciliation of {spec.form_id} needs a filter without them")
-    pages: Iterable[list[list]] = client.iter_keys(spec.form_id, spec.key_field, scan_fields(spec),
-                                                   spec.extra_filter)
+    pages: Iterable[list[list]] = client.iter_keys(spec.form_id, key_field=spec.key_field,
+                                                   extra_fields=scan_fields(spec), extra_filter=spec.extra_filter)
     try:
         yield from pages
     except Exception as exc:

@@ -11,14 +11,19 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
+import logging
+
 import pandas as pd
 import sqlalchemy as sa
 
+from kd_assets.sync.rejectgate import RejectGate
 from kd_assets.sync.schemas import validate
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.store import TargetStore
 from kd_assets.sync.transform import to_frame
 from kd_assets.sync.upsert import UpsertCounts
+
+logger = logging.getLogger("kd_assets.sync.reconcile")
 
 # Landing, clean and quarantine rows written by reconciliation carry this partition key.
 RECONCILE_PARTITION = "reconciliation"
@@ -33,10 +38,12 @@ class HealCounts:
     quarantined: int = 0      # fetched, failed validation: kept in quarantine
     known_rejects: int = 0    # already quarantined at the same change time: not fetched again
     vanished: int = 0         # gone from the source between the scan and the fetch
+    withheld: int = 0         # valid rows of batches the reject gate held back: not published
 
     def __add__(self, other: "HealCounts") -> "HealCounts":
         return HealCounts(self.upserted + other.upserted, self.quarantined + other.quarantined,
-                          self.known_rejects + other.known_rejects, self.vanished + other.vanished)
+                          self.known_rejects + other.known_rejects, self.vanished + other.vanished,
+                          self.withheld + other.withheld)
 
     @property
     def healed(self) -> int:
@@ -58,6 +65,7 @@ class Healer:
     run_id: str
     now: pd.Timestamp
     batch: int = DEFAULT_HEAL_BATCH
+    gate: RejectGate = field(default_factory=RejectGate)
 
     def heal(self, keys: array, change_ns: array, *, force: bool) -> HealCounts:
         """Fetch and publish ``keys``; ``force`` overwrites whatever change time the target holds."""
@@ -74,7 +82,7 @@ class Healer:
         if not keys:
             return HealCounts()
         spec, store = self.spec, self.store
-        rows = [row for page in self.client.fetch_by_keys(spec.form_id, spec.field_keys, keys, spec.key_field)
+        rows = [row for page in self.client.fetch_by_keys(spec.form_id, spec.field_keys, keys, key_field=spec.key_field)
                 for row in page]
         counts = HealCounts(vanished=len(keys) - len(rows))
         if not rows:
@@ -89,10 +97,16 @@ class Healer:
             self.forget_staged_versions(list(force_keys))
         store.land_rows(rows, self.run_id, RECONCILE_PARTITION)
         result = validate(spec, to_frame(spec, rows), self.now)
-        quarantined = store.quarantine(result.rejects, self.run_id, RECONCILE_PARTITION)
+        counts = HealCounts(quarantined=store.quarantine(result.rejects, self.run_id, RECONCILE_PARTITION))
+        # The gate a sync run's clean_schema check applies, per heal batch: a batch it blocks
+        # publishes nothing, and its rows stay unresolved (the check fails and alerts).
+        if blocked := self.gate.blocks(len(result.rejects), len(rows)):
+            logger.error("reconcile %s: heal batch of %d rows withheld: %s", spec.form_id, len(rows), blocked)
+            counts.withheld = len(result.clean)
+            return counts
         store.write_clean(result.clean, self.run_id, RECONCILE_PARTITION)
-        upserted = store.upsert_target(result.clean, self.run_id, force_keys=force_keys)
-        return HealCounts(upserted=upserted, quarantined=quarantined)
+        counts.upserted = store.upsert_target(result.clean, self.run_id, force_keys=force_keys)
+        return counts
 
     def forget_staged_versions(self, keys: list[int]) -> None:
         """Drop the landed and clean versions of keys about to be force-healed.
@@ -127,7 +141,7 @@ class Healer:
         spec = self.spec
         for start in range(0, len(keys), self.batch):
             chunk = keys[start:start + self.batch].tolist()
-            for page in self.client.fetch_by_keys(spec.form_id, [spec.key_field], chunk, spec.key_field):
+            for page in self.client.fetch_by_keys(spec.form_id, [spec.key_field], chunk, key_field=spec.key_field):
                 found.update(int(row[0]) for row in page)
         return found
 

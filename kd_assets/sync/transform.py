@@ -25,6 +25,14 @@ CONVERSION_ERRORS = "_conversion_errors"
 # Kingdee sends `YYYY-MM-DDTHH:MM:SS` and sometimes `.fff`; a time-zone suffix would mean the
 # value is not source-local, so it is an error rather than a silent shift.
 _DATETIME_RX = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?")
+# Datetimes a target can hold. The bounds are deliberate, the intersection of every place a value
+# goes: Kingdee's own database is SQL Server, whose `datetime` starts at 1753-01-01, so an earlier
+# value is a placeholder (.NET's DateTime.MinValue 0001-01-01 from an empty date) or garbage, not
+# a real change; frames hold datetime64[ns], which ends at 2262-04-11 (values beyond it, like a
+# 9999-12-31 "forever", wrapped silently into the 1700s before this check); MySQL/MariaDB
+# DATETIME (1000-01-01..9999-12-31) holds the whole range. Outside it: a conversion reject.
+DATETIME_MIN = np.datetime64("1753-01-01T00:00:00")
+DATETIME_MAX = np.datetime64("2262-04-11T00:00:00")  # exclusive
 _BOOL_WORDS = {"true": True, "1": True, "y": True, "false": False, "0": False, "n": False}
 _INT_RANGE = {"int": 2**31, "bigint": 2**63}
 
@@ -134,9 +142,12 @@ def _to_datetime(col: ColumnSpec, text: list, blank: np.ndarray):
         parsed = np.array(checked, dtype=f"datetime64[{unit}]")
     except ValueError:  # a calendar-impossible date such as 2024-13-01: parse one by one
         parsed = np.array([_one_datetime(v, unit) for v in checked], dtype=f"datetime64[{unit}]")
-    parsed = parsed.astype("datetime64[ns]")
+    # Range first: a value outside datetime64[ns] would wrap around silently in the cast below.
+    out_of_range = ~np.isnat(parsed) & ((parsed < DATETIME_MIN) | (parsed >= DATETIME_MAX))
+    parsed = np.where(out_of_range, np.datetime64("NaT"), parsed).astype("datetime64[ns]")
     bad = np.isnat(parsed) & ~blank
-    return parsed, bad, "is not a source-local datetime YYYY-MM-DDTHH:MM:SS[.fff]"
+    return parsed, bad, (f"is not a source-local datetime YYYY-MM-DDTHH:MM:SS[.fff] from {DATETIME_MIN} "
+                         f"to before {DATETIME_MAX}")
 
 
 def _one_datetime(v, unit: str):

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 
 from kd_assets.kingdee.errors import KingdeeError
 from kd_assets.sync.reconcile_heal import NO_TIME, HealCounts, Healer
+from kd_assets.sync.rejectgate import RejectGate
 from kd_assets.sync.schemas import validate
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
@@ -74,6 +75,8 @@ class ContentReport:
                 f"{self.differs} differed, {self.new_rejects} newly invalid")
         if self.applied:
             text += f"; healed {self.healed}, quarantined {self.heal.quarantined}"
+            if self.heal.withheld:
+                text += f", {self.heal.withheld} withheld by the reject gate"
         text += "."
         if self.missing_in_target or self.missing_at_source:
             text += (f" Left to reconciliation: {self.missing_in_target} missing in the target, "
@@ -106,7 +109,7 @@ def verify_content(client, store: TargetStore, spec: SyncSpec, run_id: str, scop
     ``failed`` (what was healed before stays healed: each heal is a guarded, idempotent upsert).
     """
     report = ContentReport(scope=scope.describe(spec), applied=apply)
-    healer = healer or Healer(client, store, spec, run_id, now)
+    healer = healer or Healer(client, store, spec, run_id, now, gate=RejectGate.from_env())
     chunk_size = client.config.effective_page_size
     after = None  # the last source key compared: target keys up to it are done
     try:

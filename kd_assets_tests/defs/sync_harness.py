@@ -46,7 +46,8 @@ def sync(res: dict, partition: str | None = None, *, first: str | None = None, l
 def source_rows(sim) -> pd.DataFrame:
     """Every customer at the source with its change fields, read straight from the simulator."""
     with client(sim) as c:
-        rows = [row for page in c.iter_keys(SPEC.form_id, "FCUSTID", CHANGE_FIELDS) for row in page]
+        pages = c.iter_keys(SPEC.form_id, key_field=SPEC.key_field, extra_fields=CHANGE_FIELDS)
+        rows = [row for page in pages for row in page]
     frame = pd.DataFrame(rows, columns=["data_id", *CHANGE_FIELDS])
     for f in CHANGE_FIELDS:
         frame[f] = pd.to_datetime(frame[f], format="ISO8601")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import dagster as dg
 import pytest
@@ -81,6 +82,7 @@ def test_a_failed_error_check_alerts_once_and_recovers_when_it_passes(sim, sqlit
                                                                       monkeypatch):
     res = resources(sim, sqlite_url)
     monkeypatch.setenv("KD_MAX_REJECT_SHARE", "0")
+    monkeypatch.setenv("KD_REJECT_GATE_MIN_ROWS", "0")
     assert not sync(res, **MONTH, instance=instance).success
     cursor = _tick_checks(res, instance, None)
     cursor = _tick_checks(res, instance, cursor)
@@ -96,3 +98,30 @@ def test_a_failed_error_check_alerts_once_and_recovers_when_it_passes(sim, sqlit
 
     texts = _texts(webhook)
     assert len(texts) == 2 and "passes again" in texts[1]
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_run_failure_alerts_once_while_the_target_database_is_down(sim, sqlite_url, mysql_url, instance, webhook,
+                                                                   tmp_path, monkeypatch):
+    monkeypatch.setenv("KD_ALERT_INCIDENTS_FALLBACK", str(tmp_path / "incidents.sqlite"))
+    broken = resources(sim, sqlite_url, app_secret="wrong-secret-value")
+    down = resources(sim, f"mysql+pymysql://root@127.0.0.1:{_closed_port()}/kd_down?charset=utf8mb4")
+    up = resources(sim, mysql_url)
+    for sensor_target in (down, down, up):  # two failures during the outage, one after it
+        failed = _run_job(broken, instance)
+        assert not failed.success
+        _on_run_status(alert_on_run_failure, failed, instance, sensor_target, failure=True)
+    webhook.wait_for(1)
+
+    succeeded = _run_job(up, instance)
+    assert succeeded.success
+    _on_run_status(alert_recovery, succeeded, instance, up, failure=False)
+
+    texts = _texts(webhook)
+    assert len(texts) == 2
+    assert DAY in texts[0] and "succeeded again" in texts[1]

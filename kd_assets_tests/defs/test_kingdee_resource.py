@@ -9,12 +9,16 @@ import requests
 
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.kingdee import AuthMode, K3CloudClient, Window
+from kd_assets.sync.spec import load_spec
 
 SECRET, PASSWORD = "resource-app-secret-9", "resource-password-7"
 ENV = {"KD_SERVER_URL": "https://erp.example.test/k3cloud/", "KD_ACCT_ID": "acct-1", "KD_USERNAME": "api",
        "KD_APP_ID": "300001_S0RBU1NFVFMtREVNTy1BUFAtU0VDUkVU", "KD_APP_SECRET": SECRET,
        "KD_PASSWORD": PASSWORD, "KD_LCID": "1033", "KD_ORG_NUM": "100", "KD_PAGE_SIZE": "500",
        "KD_MAX_RPS": "2.5", "KD_VERIFY_TLS": "false", "KD_SOURCE_TIMEZONE": "UTC"}
+
+SPEC = load_spec("bd_customer")
+SCAN = {"key_field": SPEC.key_field, "change_fields": SPEC.change_time_fields}
 
 
 @pytest.fixture
@@ -78,7 +82,8 @@ def test_a_run_through_the_resource_leaks_no_secret(simulator, caplog, monkeypat
     def customers(kingdee: KingdeeResource) -> dg.MaterializeResult:
         with kingdee.get_client() as client:
             window = Window(dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1))
-            rows = sum(len(page) for page in client.iter_window("BD_Customer", ["FCUSTID"], window, page_size=100))
+            rows = sum(len(page) for page in client.iter_window("BD_Customer", ["FCUSTID"], window, page_size=100,
+                                                                **SCAN))
             return dg.MaterializeResult(metadata={"rows": rows, **client.stats.as_metadata()})
 
     result = dg.materialize([customers], resources={"kingdee": resource})

@@ -101,6 +101,7 @@ def test_older_partition_rerun_does_not_revert_a_newer_edit(sim, day, target_url
 
 def test_too_many_rejects_block_publishing(sim, target_url, monkeypatch):
     monkeypatch.setenv("KD_MAX_REJECT_SHARE", "0")
+    monkeypatch.setenv("KD_REJECT_GATE_MIN_ROWS", "0")
 
     result = sync(resources(sim, target_url), first="2024-01-01", last="2024-03-01")
 

@@ -82,6 +82,34 @@ def test_session_lost_twice_in_a_row_is_an_auth_error_not_a_loop(simulator, make
     client = make_client(simulator, "password")
     client.execute_bill_query(FORM, ["FCUSTID"], limit=1)
     admin.script("session_lost", "session_lost")
-    with pytest.raises(AuthError, match="still reports the session lost"):
+    with pytest.raises(AuthError, match="authentication failed: Kingdee reports the session lost again"):
         client.execute_bill_query(FORM, ["FCUSTID"], limit=1)
     assert client.stats.relogins == 1
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("lcid", [9999, 1033])  # not a Kingdee language; not installed in this data center
+def test_wrong_lcid_fails_at_the_first_call_naming_kd_lcid(simulator, make_client, admin, mode, lcid):
+    """Names depend on the login's language: a wrong KD_LCID must stop the run, not empty every name."""
+    client = make_client(simulator, mode, lcid=lcid)
+    with pytest.raises(AuthError, match=f"KD_LCID={lcid} .*language.* (a|the) likely cause") as caught:
+        client.execute_bill_query(FORM, ["FCUSTID", "FName"], limit=1)
+    assert "authentication failed" in str(caught.value)
+    assert client.stats.retries == 0 and client.stats.calls <= 2
+    assert admin.state()["rows_served"] == 0
+
+
+@pytest.mark.parametrize("mode", ["signed", "app_secret"])
+def test_wrong_app_secret_reads_as_an_authentication_failure(simulator, make_client, mode):
+    client = make_client(simulator, mode, app_secret="wrong-secret-123")
+    with pytest.raises(AuthError) as caught:
+        client.execute_bill_query(FORM, ["FCUSTID"], limit=1)
+    message = str(caught.value)
+    assert "authentication failed" in message and "KD_APP_SECRET" in message
+    assert "after logging in again" not in message and "wrong-secret-123" not in message
+
+
+def test_lcid_installed_in_the_data_center_logs_in(simulator_factory, make_client):
+    sim = simulator_factory(customers=5, languages="2052,1033")
+    for mode in MODES:
+        assert len(make_client(sim, mode, lcid=1033).execute_bill_query(FORM, ["FCUSTID"], limit=2)) == 2

@@ -6,11 +6,14 @@ import logging
 import pytest
 
 from kd_assets.kingdee import KingdeeError, Window
+from kd_assets.sync.spec import load_spec
 
 from .conftest import APP_SECRET, FORM, PASSWORD
 
 LOGGER = "kd_assets.kingdee"
 ALL_TIME = Window(dt.datetime(1990, 1, 1), dt.datetime(2100, 1, 1))
+SPEC = load_spec("bd_customer")
+SCAN = {"key_field": SPEC.key_field, "change_fields": SPEC.change_time_fields}
 
 
 def _record_session_ids(client, sink):
@@ -47,7 +50,7 @@ def test_no_secret_or_session_id_in_logs_errors_or_metadata(simulator, make_clie
         admin.script("session_lost", "http_429", "http_502", "response_error")
         for _ in range(2):
             try:
-                list(client.iter_window(FORM, ["FCUSTID", "FName"], ALL_TIME, page_size=100))
+                list(client.iter_window(FORM, ["FCUSTID", "FName"], ALL_TIME, page_size=100, **SCAN))
             except KingdeeError as error:
                 errors.append(str(error))
         metadata.append(client.stats.as_metadata())

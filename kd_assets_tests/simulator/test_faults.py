@@ -122,3 +122,21 @@ def test_injected_faults_are_counted_in_state(kd):
     script(kd, {"kind": "http_500"}, {"kind": "html"})
     query(kd), query(kd)
     assert kd.admin("state")["faults"]["injected"] == {"http_500": 1, "html": 1}
+
+
+@pytest.mark.parametrize("fault,check", [
+    ({"kind": "session_lost_no_msgcode"},
+     lambda b: "MsgCode" not in error_status(b) and not error_status(b)["IsSuccess"]),
+    ({"kind": "session_lost_bare_list"}, lambda b: b == [{"FieldName": None, "Message": p.SESSION_LOST_MESSAGE,
+                                                          "DIndex": 0}]),
+    ({"kind": "session_lost_padded", "width": 3, "at": 1},
+     lambda b: len(b) == 1 and b[0][0] is None and b[0][2] is None
+     and b[0][1]["Result"]["ResponseStatus"]["MsgCode"] == p.MSG_SESSION_LOST),
+    ({"kind": "session_lost_string_false"}, lambda b: error_status(b)["IsSuccess"] == "false"),
+])
+def test_each_session_lost_shape_is_one_shot(kd, fault, check):
+    """The session-lost answers public clients handle besides the standard envelope (issue 10.3)."""
+    script(kd, fault)
+    response = query(kd)
+    assert response.status_code == 200 and p.SESSION_LOST_MESSAGE in response.text and check(response.json())
+    assert len(query(kd).json()) == 3

@@ -47,13 +47,13 @@ def kingdee_client(sim, **config) -> K3CloudClient:
 def source_state(client: K3CloudClient) -> pd.DataFrame:
     """Every customer's key and status/change fields, straight from the source."""
     fields = ["FDocumentStatus", "FForbidStatus", *SPEC.change_time_fields]
-    rows = [r for page in client.iter_keys(FORM, SPEC.key_field, fields) for r in page]
+    rows = [r for page in client.iter_keys(FORM, key_field=SPEC.key_field, extra_fields=fields) for r in page]
     return pd.DataFrame(rows, columns=["key", *fields])
 
 
 def source_clean_rows(client: K3CloudClient) -> pd.DataFrame:
     """The source as the target should hold it: every row, converted and validated."""
-    rows = [r for page in client.iter_keys(FORM, SPEC.key_field, SPEC.field_keys[1:]) for r in page]
+    rows = [r for page in client.iter_keys(FORM, key_field=SPEC.key_field, extra_fields=SPEC.field_keys[1:]) for r in page]
     result = validate(SPEC, to_frame(SPEC, rows), pd.Timestamp("2030-01-01"))
     return result.clean.sort_values(SPEC.key_column).reset_index(drop=True)
 

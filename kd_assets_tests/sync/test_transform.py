@@ -99,6 +99,24 @@ def test_bad_datetime_is_a_conversion_error(value):
     assert err["field"] == "FForbidDate" and "source-local datetime" in err["message"]
 
 
+@pytest.mark.parametrize("column", ["created_at", "forbidden_at"])  # datetime and datetime(3)
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00", "1000-01-01T00:00:00", "1752-12-31T23:59:59.999",
+                                   "2262-04-11T00:00:00", "9999-12-31T23:59:59"])
+def test_out_of_range_datetime_is_a_conversion_reject_not_a_wrapped_value(column, value):
+    """0001-01-01 used to wrap silently to 1754 in the cast to datetime64[ns]."""
+    row = one(**{column: value})
+    assert pd.isna(row[column])
+    (err,) = row[CONVERSION_ERRORS]
+    field = {"created_at": "FCreateDate", "forbidden_at": "FForbidDate"}[column]
+    assert err["field"] == field and err["value"] == value
+    assert f"FCUSTID=1001: {field}" in err["message"] and "1753-01-01" in err["message"]
+
+
+@pytest.mark.parametrize("value", ["1753-01-01T00:00:00", "2262-04-10T23:59:59"])
+def test_datetimes_at_the_range_ends_convert(value):
+    assert one(created_at=value)["created_at"] == pd.Timestamp(value)
+
+
 @pytest.mark.parametrize("value, expected", [(True, True), (False, False), ("1", True), ("0", False),
                                              ("true", True), ("False", False), (1, True), (None, None)])
 def test_bool_from_kingdee_flags(value, expected):

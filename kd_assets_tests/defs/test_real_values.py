@@ -1,0 +1,78 @@
+"""Values real tenants hold (issue 10.4), through the sync assets: simulator over HTTP, real target.
+
+The source rows are changed the way Kingdee plug-ins and DBA scripts do it, by writing the
+simulator's table directly (`update T_BD_CUSTOMER set … where FCUSTID=…`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+import sqlalchemy as sa
+
+from kd_assets.defs.assets import SPEC
+from kd_assets_tests.defs.sync_harness import busiest_day, changed_in, resources, source_rows, sync, table_keys
+
+CLOCK = "2024-03-01 12:00:00"
+TARGET, QUARANTINE = SPEC.tables.target, SPEC.tables.quarantine
+
+
+@pytest.fixture
+def sim(simulator_factory):
+    return simulator_factory(customers=600, seed=11, clock_start=CLOCK, dirty_share=0.0)
+
+
+def dba_update(sim, custid: int, **values) -> None:
+    """Change a source row without any stamp, as a plug-in or DBA script does."""
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    with sim.app.store.transaction() as conn:
+        conn.execute(f"UPDATE customer SET {assignments} WHERE FCUSTID = ?", [*values.values(), custid])
+
+
+def busy_day_keys(sim) -> tuple[str, list[int]]:
+    source = source_rows(sim)
+    day = busiest_day(source, "2024-01-01", "2024-02-28")
+    start = dt.datetime.strptime(day, "%Y-%m-%d")
+    return day, sorted(changed_in(source, start, start + dt.timedelta(days=1)))
+
+
+def quarantine_reasons(url: str) -> dict[int, list[dict]]:
+    with sa.create_engine(url).connect() as conn:
+        rows = conn.execute(sa.text(f"SELECT record_key, reasons FROM {QUARANTINE}")).all()
+    return {int(key): json.loads(reasons) for key, reasons in rows}
+
+
+def test_out_of_range_dates_are_conversion_rejects_naming_field_and_record(sim, target_url, monkeypatch):
+    monkeypatch.setenv("KD_MAX_REJECT_SHARE", "0.5")  # two rejects in one day's few rows must publish the rest
+    day, keys = busy_day_keys(sim)
+    year_one, forever = keys[0], keys[1]
+    dba_update(sim, year_one, FCreateDate="0001-01-01 00:00:00")   # .NET DateTime.MinValue
+    dba_update(sim, forever, FCreateDate="9999-12-31 23:59:59")
+
+    result = sync(resources(sim, target_url), day)
+
+    assert result.success
+    reasons = quarantine_reasons(target_url)
+    for key, raw in ((year_one, "0001-01-01T00:00:00"), (forever, "9999-12-31T23:59:59")):
+        (reason,) = reasons[key]
+        assert reason["check"] == "conversion" and reason["field"] == "FCreateDate" and reason["value"] == raw
+        assert f"FCUSTID={key}: FCreateDate" in reason["message"]
+    assert table_keys(target_url, TARGET) == set(keys) - {year_one, forever}
+    with sa.create_engine(target_url).connect() as conn:
+        earliest = conn.execute(sa.text(f"SELECT min(created_at) FROM {TARGET}")).scalar()
+    assert str(earliest) >= "1990"  # nothing wrapped into the 1700s
+
+
+@pytest.mark.parametrize("lcid", [1033, 9999])
+def test_wrong_kd_lcid_fails_the_run_naming_it_instead_of_quarantining_every_row(sim, sqlite_url, lcid):
+    day, _ = busy_day_keys(sim)
+
+    result = sync(resources(sim, sqlite_url, lcid=lcid), day)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert f"KD_LCID={lcid}" in str(failure.event_specific_data.error)
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+    assert table_keys(sqlite_url, QUARANTINE) == set()
