@@ -57,12 +57,16 @@ def test_a_daily_run_verifies_todays_slice(sim, sqlite_url, monkeypatch):
     assert meta["content_differs"] == 0
 
 
-def test_verification_is_off_with_zero_days(sim, sqlite_url, monkeypatch):
+def test_kd_verify_days_one_verifies_every_row_daily_and_zero_turns_it_off(sim, sqlite_url, monkeypatch):
+    res = fast_resources(sim, sqlite_url)
+    monkeypatch.setenv("KD_VERIFY_DAYS", "1")
+    daily = materialization(run_reconcile(res), RECONCILIATION)
     monkeypatch.setenv("KD_VERIFY_DAYS", "0")
 
-    meta = materialization(run_reconcile(fast_resources(sim, sqlite_url)), RECONCILIATION)
+    off = materialization(run_reconcile(res), RECONCILIATION)
 
-    assert "content_checked" not in meta
+    assert daily["content_scope"] == "every FCUSTID" and daily["content_source_rows"] == 300
+    assert "content_checked" not in off
 
 
 def test_a_table_synced_by_partitions_has_no_false_differences(simulator_factory, target_url):
