@@ -32,8 +32,7 @@ def newest_synced_change_time(store: TargetStore, now: dt.datetime) -> dt.dateti
     starting there would see nothing. The cap keeps a future-dated published row from doing the
     same. ``now`` is naive source-local (``source_now``): K3Cloud's WebAPI reports no server time.
     """
-    with store.engine.connect() as conn:
-        newest = conn.execute(sa.select(sa.func.max(store.tables.target.c.change_time))).scalar()
+    newest = store.newest_change_time()
     if newest is None:
         return None
     return min(pd.Timestamp(newest).to_pydatetime(), pd.Timestamp(now).to_pydatetime())

@@ -272,9 +272,6 @@ def _apply_deletes(healer: Healer, store: TargetStore, run_id: str, candidates: 
         back = healer.still_at_source(candidates)
         report.reappeared = len(back)
         gone = [k for k in candidates if k not in back]
+        # Forgets their staged versions in the same transaction, so no sync run can republish them.
         report.soft_deleted = store.soft_delete(gone, run_id)
-        # Their landed and clean versions are stale now: the next run of a partition holding those
-        # change times would publish them again and un-delete the rows.
-        for start in range(0, len(gone), healer.batch):
-            healer.forget_staged_versions(gone[start:start + healer.batch])
     report.deletes_applied = True

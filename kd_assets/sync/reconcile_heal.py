@@ -8,7 +8,9 @@ fetched again: re-rejecting a known bad row every day would only keep the check 
 
 from __future__ import annotations
 
+import datetime as dt
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import logging
@@ -82,19 +84,23 @@ class Healer:
         if not keys:
             return HealCounts()
         spec, store = self.spec, self.store
-        rows = [row for page in self.client.fetch_by_keys(spec.form_id, spec.field_keys, keys, key_field=spec.key_field)
+        # Read before fetching: a forced write may overwrite these versions, never one a concurrent
+        # run publishes after our fetch (it would be newer than what we fetched).
+        force_upto = store.change_times(keys) if force else {}
+        rows = [row for page in self.client.fetch_by_keys(spec.form_id, spec.field_keys, keys,
+                                                          key_field=spec.key_field)
                 for row in page]
         counts = HealCounts(vanished=len(keys) - len(rows))
         if not rows:
             return counts
-        return counts + self.publish_rows(rows, force_keys=keys if force else ())
+        if force:
+            store.forget_staged(keys)
+        return counts + self.publish_rows(rows, force_upto)
 
-    def publish_rows(self, rows: list[list], force_keys: list[int] | tuple = ()) -> HealCounts:
+    def publish_rows(self, rows: list[list], force_upto: Mapping[int, dt.datetime] | None = None) -> HealCounts:
         """Land, validate, quarantine, stage and upsert rows already fetched (in FieldKeys order);
-        ``force_keys`` overwrite whatever change time the target holds."""
+        ``force_upto`` as in ``TargetStore.upsert_target``."""
         spec, store = self.spec, self.store
-        if force_keys:
-            self.forget_staged_versions(list(force_keys))
         store.land_rows(rows, self.run_id, RECONCILE_PARTITION)
         result = validate(spec, to_frame(spec, rows), self.now)
         counts = HealCounts(quarantined=store.quarantine(result.rejects, self.run_id, RECONCILE_PARTITION))
@@ -105,20 +111,8 @@ class Healer:
             counts.withheld = len(result.clean)
             return counts
         store.write_clean(result.clean, self.run_id, RECONCILE_PARTITION)
-        counts.upserted = store.upsert_target(result.clean, self.run_id, force_keys=force_keys)
+        counts.upserted = store.upsert_target(result.clean, self.run_id, force_upto=force_upto)
         return counts
-
-    def forget_staged_versions(self, keys: list[int]) -> None:
-        """Drop the landed and clean versions of keys about to be force-healed.
-
-        Landing and clean staging keep the version with the newest change time, which for a drifted
-        row is the one the source has since undone (Enable cleared FForbidDate). Left there, a
-        re-run of its old partition would publish it again and undo the heal.
-        """
-        tables, key = self.store.tables, self.spec.key_column
-        with self.store.engine.begin() as conn:
-            for table in (tables.landing, tables.clean):
-                conn.execute(table.delete().where(table.c[key].in_(keys)))
 
     def known_rejects(self, keys: list[int], change_ns: list[int]) -> set[int]:
         """Keys quarantined (in any partition) at exactly the change time the scan saw."""

@@ -17,7 +17,7 @@ import operator
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
 from kd_assets.sync.transform import CHANGE_TIME, coerce_frame, convert_column, payloads_json, \
     record_key_text
-from kd_assets.sync.upsert import UpsertCounts, plan_upsert, publish_range
+from kd_assets.sync.upsert import UpsertCounts, plan_upsert, publish_range, update_forced
 
 DEFAULT_SQLITE_PATH = ".dagster_home/kd_target.sqlite"
 DEFAULT_CHUNK_SIZE = 10_000
@@ -237,28 +237,32 @@ class TargetStore(SyncLog):
 
     # ---- target -------------------------------------------------------------------------
 
-    def upsert_target(self, frame: pd.DataFrame, run_id: str, force_keys: Iterable[int] = ()) -> UpsertCounts:
+    def upsert_target(self, frame: pd.DataFrame, run_id: str,
+                      force_upto: Mapping[int, dt.datetime] | None = None) -> UpsertCounts:
         """Publish clean rows: insert new keys, update changed rows whose change time is ≥ the
         stored one, skip unchanged and older rows without sending them.
 
-        ``force_keys`` overwrite regardless of change time: reconciliation uses it to heal rows
-        whose change time went backwards at the source (Enable clearing FForbidDate, UnAudit
-        clearing the approve date). A row that was soft-deleted and comes back is un-deleted.
+        ``force_upto`` (key → stored change time seen before fetching) overwrites those keys
+        whatever their incoming change time, but only while the stored change time is still at
+        most that: reconciliation heals rows whose change time went backwards at the source
+        (Enable clearing FForbidDate), and a newer version a concurrent run published meanwhile
+        is never reverted. A row that was soft-deleted and comes back is un-deleted.
         """
         if frame.empty:
             return UpsertCounts()
         out = self._spec_frame(frame).reset_index(drop=True)
         out["row_hash"] = row_signature(self.spec, out)
         stored = self._stored_state(out[self.key])
-        plan = plan_upsert(out, stored, self.key, set(force_keys))
+        plan = plan_upsert(out, stored, self.key, force_upto or {})
         out["synced_at"], out["run_id"] = utc_now(), run_id
         out["is_deleted"], out["deleted_at"] = False, pd.NaT
         cols = [c for c in out.columns if c != CHANGE_TIME] + [CHANGE_TIME]
         with self.engine.begin() as conn:
             upsert_frame(conn, self.tables.target, self.tables.kinds, out[plan.send_guarded], cols,
                          guard=CHANGE_TIME)
-            upsert_frame(conn, self.tables.target, self.tables.kinds, out[plan.send_forced], cols)
-        return plan.counts
+            lost = plan.forced - update_forced(conn, self.tables.target, self.tables.kinds,
+                                               out[plan.send_forced], cols, self.key, force_upto or {})
+        return plan.counts.moved_to_older(lost)
 
     def publish_clean(self, window_start: dt.datetime, window_end: dt.datetime, run_id: str,
                       chunk_size: int = DEFAULT_CHUNK_SIZE) -> UpsertCounts:
@@ -309,13 +313,35 @@ class TargetStore(SyncLog):
             yield coerce_frame(self.spec, pd.DataFrame(chunk, columns=[c.name for c in cols]))
 
     def soft_delete(self, keys: Iterable[int], run_id: str) -> int:
-        """Mark rows deleted at the source (found by a key scan); returns rows newly marked."""
+        """Mark rows deleted at the source (found by a key scan); returns rows newly marked.
+
+        Their landed and clean versions go in the same transaction: left there, a sync run of a
+        partition holding their change times would publish them again and un-delete the rows.
+        """
         t, n = self.tables.target, 0
         with self.engine.begin() as conn:
             for batch in _batches([int(k) for k in keys], _IN_BATCH):
                 n += conn.execute(t.update().where(t.c[self.key].in_(batch), t.c.is_deleted == sa.false())
                                   .values(is_deleted=True, deleted_at=utc_now(), run_id=run_id)).rowcount
+                self._forget_staged(conn, batch)
         return n
+
+    def forget_staged(self, keys: Iterable[int]) -> None:
+        """Drop the landed and clean versions of ``keys`` (before a forced heal re-stages them):
+        staging keeps the newest change time, which for a drifted row is a version the source has
+        since undone, and a re-run of its old partition would publish it again."""
+        with self.engine.begin() as conn:
+            for batch in _batches([int(k) for k in keys], _IN_BATCH):
+                self._forget_staged(conn, batch)
+
+    def _forget_staged(self, conn: sa.Connection, keys: list[int]) -> None:
+        for table in (self.tables.landing, self.tables.clean):
+            conn.execute(table.delete().where(table.c[self.key].in_(keys)))
+
+    def change_times(self, keys: Iterable[int]) -> dict[int, dt.datetime]:
+        """Stored change time of each key the target holds (soft-deleted rows included)."""
+        stored = self._stored_state(pd.Series(list(keys), dtype="int64"))
+        return {int(k): t.to_pydatetime() for k, t in zip(stored[self.key], stored["stored_change_time"])}
 
     def read_target(self, keys: Iterable[int] | None = None) -> pd.DataFrame:
         """Target rows (all, or the given keys), typed like ``to_frame`` plus bookkeeping."""

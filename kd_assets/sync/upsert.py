@@ -11,6 +11,7 @@ Two ways to publish, with the same rules and the same counts:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,11 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync.bulk import is_mysql, mysql_update_clause, sqlite_conflict_clause
+from kd_assets.sync.sqltext import Kind, datetime_text, param_values
 from kd_assets.sync.transform import CHANGE_TIME
+
+
+_NAT = np.datetime64("NaT")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,10 @@ class UpsertCounts:
     def total(self) -> int:
         return sum(self.as_tuple())
 
+    def moved_to_older(self, rows: int) -> "UpsertCounts":
+        """``rows`` counted as updated turned out older than what a concurrent run stored."""
+        return UpsertCounts(self.inserted, self.updated - rows, self.unchanged, self.skipped_older + rows)
+
 
 @dataclass(frozen=True)
 class UpsertPlan:
@@ -45,12 +54,23 @@ class UpsertPlan:
     send_forced: np.ndarray
     counts: UpsertCounts
 
+    @property
+    def forced(self) -> int:
+        return int(self.send_forced.sum())
 
-def plan_upsert(out: pd.DataFrame, stored: pd.DataFrame, key: str, force: set[int]) -> UpsertPlan:
-    """Classify incoming rows: new, changed (same or newer change time), unchanged, older."""
+
+def plan_upsert(out: pd.DataFrame, stored: pd.DataFrame, key: str,
+                force_upto: Mapping[int, dt.datetime]) -> UpsertPlan:
+    """Classify incoming rows: new, changed (same or newer change time), unchanged, older.
+
+    A key of ``force_upto`` is changed whatever its incoming change time while the stored one is
+    at most the given ceiling; past it, a newer version was published meanwhile: the row is older.
+    """
     m = out[[key, CHANGE_TIME, "row_hash"]].merge(stored, on=key, how="left")
     present = m["stored_change_time"].notna().to_numpy()
-    forced = m[key].isin(force).to_numpy() & present
+    ceiling = np.array([force_upto.get(int(k), _NAT) for k in m[key]] if force_upto else [_NAT] * len(m),
+                       dtype="datetime64[ns]")
+    forced = present & (m["stored_change_time"].to_numpy(dtype="datetime64[ns]") <= ceiling)
     same = (present & (m[CHANGE_TIME] == m["stored_change_time"]).to_numpy()
             & (m["row_hash"] == m["stored_hash"]).to_numpy()
             & ~(m["stored_deleted"] == True).to_numpy())  # noqa: E712 (NaN for new keys)
@@ -62,6 +82,25 @@ def plan_upsert(out: pd.DataFrame, stored: pd.DataFrame, key: str, force: set[in
         counts=UpsertCounts(inserted=int((~present).sum()), updated=int(update.sum()),
                             unchanged=int(same.sum()), skipped_older=int(older.sum())),
     )
+
+
+def update_forced(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], frame: pd.DataFrame,
+                  columns: Sequence[str], key: str, force_upto: Mapping[int, dt.datetime]) -> int:
+    """Overwrite stored rows whatever the incoming change time, each only while its stored change
+    time is still at most its ceiling (checked by the statement itself, so a version a concurrent
+    run committed in the meantime wins). Row by row: forced heals are few. Returns rows written."""
+    if frame.empty:
+        return 0
+    sets = [c for c in columns if c != key]
+    sql = sa.text(f"UPDATE {table.name} SET " + ", ".join(f"{c} = :v{i}" for i, c in enumerate(sets))
+                  + f" WHERE {key} = :key AND {CHANGE_TIME} <= :ceiling")
+    values = [param_values(frame[c], kinds[c]) for c in sets]
+    ceilings = datetime_text(np.array([force_upto[int(k)] for k in frame[key]], dtype="datetime64[ns]"))
+    written = 0
+    for i, (k, ceiling) in enumerate(zip(frame[key].tolist(), ceilings)):
+        params = {f"v{j}": column[i] for j, column in enumerate(values)}
+        written += conn.execute(sql, {**params, "key": int(k), "ceiling": ceiling}).rowcount
+    return written
 
 
 def publish_range(conn: sa.Connection, store, lo: int, hi: int, window_start: dt.datetime,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 import pandas as pd
@@ -14,6 +16,8 @@ from kd_assets.defs.checks import target_matches_clean, unique_keys
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import ClientConfig, K3CloudClient
+from kd_assets.sync.reconcile import reconcile
+from kd_assets.sync.store import TargetStore, create_target_engine
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -99,3 +103,17 @@ def pick_customer(sim, filter_string: str = "", last: bool = False) -> int:
                                     order_string="FCUSTID DESC" if last else "FCUSTID ASC", limit=1)
     assert rows, f"no customer matches {filter_string!r}"
     return int(rows[0][0])
+
+
+@contextmanager
+def initial_load(sim, target_url: str, now: str) -> Iterator[sa.Engine]:
+    """An engine on the target, loaded with every customer by a first reconciliation at ``now``."""
+    engine = create_target_engine(target_url)
+    store = TargetStore(engine, SPEC)
+    store.ensure_tables()
+    try:
+        with client(sim) as c:
+            reconcile(c, store, SPEC, "initial-load", now=pd.Timestamp(now))
+        yield engine
+    finally:
+        engine.dispose()

@@ -9,8 +9,8 @@ import pytest
 from kd_assets.defs.assets import SPEC
 from kd_assets.sync.reconcile import reconcile
 from kd_assets.sync.rejectgate import RejectGate
-from kd_assets.sync.store import TargetStore, create_target_engine
-from kd_assets_tests.defs.sync_harness import checks, client, resources, sync
+from kd_assets.sync.store import TargetStore
+from kd_assets_tests.defs.sync_harness import checks, client, initial_load, resources, sync
 
 CLOCK = "2024-03-01 12:00:00"
 TODAY = CLOCK[:10]
@@ -24,14 +24,9 @@ def sim(simulator_factory):
 
 @pytest.fixture
 def store(sim, target_url):
-    """The target loaded with every customer (by a first reconciliation), before today's edits."""
-    engine = create_target_engine(target_url)
-    store = TargetStore(engine, SPEC)
-    store.ensure_tables()
-    with client(sim) as c:
-        reconcile(c, store, SPEC, "initial-load", now=pd.Timestamp(CLOCK))
-    yield store
-    engine.dispose()
+    """The target loaded with every customer, before today's edits."""
+    with initial_load(sim, target_url, CLOCK) as engine:
+        yield TargetStore(engine, SPEC)
 
 
 def _edit_today(sim, good: int, bad: int) -> tuple[list[int], list[int]]:

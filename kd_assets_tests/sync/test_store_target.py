@@ -74,17 +74,31 @@ def test_mixed_chunk_counts_each_category(store):
     assert store.read_target()["data_id"].tolist() == [1, 2, 3, 4]
 
 
-def test_force_keys_overwrite_a_row_whose_change_time_went_backwards(store):
+def test_a_forced_heal_overwrites_a_row_whose_change_time_went_backwards(store):
     # Enable clears FForbidDate without touching FModifyDate: the source's change time drops.
     forbidden = clean(kd_row(1, forbid_status="B", forbidden_at="2024-05-09T08:00:00"))
     enabled = clean(kd_row(1, forbid_status="A", forbidden_at=None))
     store.upsert_target(forbidden, "run-1")
     assert store.upsert_target(enabled, "run-2") == UpsertCounts(skipped_older=1)
-    assert store.upsert_target(enabled, "reconcile", force_keys=[1]) == UpsertCounts(updated=1)
+    seen = store.change_times([1])
+    assert seen == {1: pd.Timestamp("2024-05-09 08:00:00")}
+    assert store.upsert_target(enabled, "reconcile", force_upto=seen) == UpsertCounts(updated=1)
     row = store.read_target().iloc[0]
     assert row["forbid_status"] == "A" and pd.isna(row["forbidden_at"])
     assert row["change_time"] == pd.Timestamp("2024-05-07 10:00:00")
-    assert store.upsert_target(enabled, "reconcile", force_keys=[1]) == UpsertCounts(unchanged=1)
+    assert store.upsert_target(enabled, "reconcile", force_upto=store.change_times([1])) == UpsertCounts(unchanged=1)
+
+
+def test_a_forced_heal_never_reverts_a_version_newer_than_it_saw(store):
+    forbidden = clean(kd_row(1, forbid_status="B", forbidden_at="2024-05-09T08:00:00"))
+    store.upsert_target(forbidden, "run-1")
+    seen = store.change_times([1])
+    # Meanwhile a sync run publishes a newer edit; the heal fetched before it.
+    store.upsert_target(clean(kd_row(1, customer_name="Newer", modified_at="2024-05-10T09:00:00")), "run-2")
+
+    enabled = clean(kd_row(1, forbid_status="A", forbidden_at=None))
+    assert store.upsert_target(enabled, "reconcile", force_upto=seen) == UpsertCounts(skipped_older=1)
+    assert store.read_target().iloc[0]["customer_name"] == "Newer"
 
 
 def test_soft_delete_marks_once_and_a_returning_row_is_undeleted(store):
