@@ -3,8 +3,8 @@
     python -m bench.bench_verify [--customers 100000] [--days 7] [--edits 100]
 
 A simulator runs in its own process; the target is a fresh MariaDB database loaded straight from
-Kingdee pages (convert, validate, upsert). ``--edits`` target rows are then changed behind the
-sync's back (verification heals a difference on either side the same way). Prints, each measured
+Kingdee pages (convert, validate, upsert). ``--edits`` customers are then changed at the source
+through the simulator's ``silent_update`` admin action, which stamps nothing. Prints, each measured
 once: the daily key-scan reconciliation without content verification (the baseline), today's
 slice of a ``--days`` split, and a full verification: Kingdee calls, rows, MB, seconds; and the
 projected Kingdee cost per day for 100k and 1M rows.
@@ -19,6 +19,7 @@ import os
 import time
 
 import pandas as pd
+import requests
 import sqlalchemy as sa
 
 from bench.harness import DEMO_CREDENTIALS, peak_rss_mb, scratch_database, simulator_process
@@ -51,13 +52,16 @@ def _load(base_url: str, store: TargetStore) -> tuple[int, float]:
     return loaded, time.perf_counter() - started
 
 
-def _edit_target(store: TargetStore, n: int) -> None:
+def _silent_edits(base_url: str, store: TargetStore, n: int) -> None:
+    """Change ``n`` customers at the source the way a DBA script does: no change time moves."""
     t = store.tables.target
     with store.engine.connect() as conn:
         keys = [r[0] for r in conn.execute(sa.select(t.c.data_id).order_by(t.c.data_id))]
     picked = keys[:: max(1, len(keys) // n)][:n]
-    with store.engine.begin() as conn:
-        conn.execute(t.update().where(t.c.data_id.in_(picked)).values(phone="000-00000000"))
+    admin = base_url.replace("/k3cloud/", "/_sim/")
+    response = requests.post(f"{admin}forms/{SPEC.form_id}/silent_update",
+                             json={"ids": picked, "values": {"FTEL": "000-00000000"}}, timeout=60)
+    response.raise_for_status()
 
 
 def _measured(base_url: str, label: str, action) -> dict:
@@ -81,8 +85,8 @@ def run(customers: int, days: int, edits: int) -> None:
         print(f"simulator start {startup_s:.1f} s; target loaded with {loaded:,} rows in {load_s:.1f} s")
         _measured(base_url, "key-scan reconciliation alone (daily today)",
                   lambda c: reconcile(c, store, SPEC, "bench-reconcile", now=NOW).status)
-        _edit_target(store, edits)
-        print(f"edited {edits} target rows behind the sync's back")
+        _silent_edits(base_url, store, edits)
+        print(f"edited {edits} customers at the source without stamping a change time")
         day = dt.date.fromisoformat(CLOCK[:10])
         scope = todays_scope(store.engine, store.tables.target, store.key, day, days)
         _measured(base_url, f"content verification of {scope.describe(SPEC)}",

@@ -6,7 +6,9 @@ neither the change sensor nor the key/change-time/status reconciliation sees eit
 would stay wrong for good (DESIGN §4b). Verification reads every spec field of the rows in a key
 range (:mod:`.verify_scope`), converts and validates them exactly as a sync does (``to_frame`` +
 ``validate``), digests each row's spec columns on both sides (``row_signature`` over the typed
-values, the target's read back through ``coerce_frame``) and compares them key by key.
+values, the target's read back through ``coerce_frame``: decimals quantized to their scale and -0
+as 0, datetimes at the column's precision, '' and ' ' as NULL, so one value digests alike whether
+read from Kingdee, MariaDB or SQLite) and compares them key by key.
 
 Rows whose content differs are published through reconciliation's heal path (land, validate,
 stage, guarded upsert: the ``>=`` guard lets a same-change-time version through); rows that now
@@ -153,7 +155,7 @@ class SourcePage:
         keys = frame[spec.key_column]
         position = {int(k): i for i, k in enumerate(keys) if not pd.isna(k)}
         result = validate(spec, frame, now)
-        clean = result.clean.assign(**{DIGEST: content_digest(spec, result.clean)})
+        clean = result.clean.assign(**{DIGEST: row_signature(spec, result.clean)})
         clean.index = pd.Index(clean[spec.key_column].astype("int64"), name=None)
         rejects = [(int(k), NO_TIME if pd.isna(t) else int(pd.Timestamp(t).value))
                    for k, t in zip(result.rejects["key"], result.rejects["change_time"]) if str(k).lstrip("-").isdigit()]
@@ -179,7 +181,7 @@ def _compare_page(report: ContentReport, spec: SyncSpec, source: SourcePage, chu
         target = target[pairs].set_index(target_keys[pairs])
         compared.append(target.index.to_numpy())
         ours = source.clean.loc[target.index]
-        differ = ours[DIGEST].to_numpy() != content_digest(spec, target)
+        differ = ours[DIGEST].to_numpy() != row_signature(spec, target)
         for k in target.index[differ]:
             report.note_difference(int(k), differing_columns(spec, ours.loc[k], target.loc[k]))
             differing.append(int(k))
@@ -193,15 +195,6 @@ def _compare_page(report: ContentReport, spec: SyncSpec, source: SourcePage, chu
     return differing + new_rejects
 
 
-def content_digest(spec: SyncSpec, frame: pd.DataFrame) -> np.ndarray:
-    """``row_signature`` of the spec columns after normalising what stores keep differently for
-    one value: a negative zero (MariaDB's DECIMAL has no sign of zero, SQLite's REAL has)."""
-    decimals = [c.name for c in spec.columns if c.conversion == "decimal"]
-    if decimals:
-        frame = frame.assign(**{name: frame[name] + 0.0 for name in decimals})
-    return row_signature(spec, frame)
-
-
 def differing_columns(spec: SyncSpec, source: pd.Series, target: pd.Series) -> list[str]:
     """The spec columns whose typed values differ between two rows (NULL equals NULL)."""
     out = []
@@ -211,7 +204,7 @@ def differing_columns(spec: SyncSpec, source: pd.Series, target: pd.Series) -> l
         if a_missing or b_missing:
             if a_missing != b_missing:
                 out.append(col.name)
-        elif (a + 0.0 != b + 0.0) if col.conversion == "decimal" else a != b:
+        elif a != b:
             out.append(col.name)
     return out
 

@@ -25,7 +25,7 @@ def test_a_full_verify_run_heals_a_silent_edit_and_warns(sim, client, target_url
     store = TargetStore(create_target_engine(target_url), SPEC)
     key = plain_customers(client, 12)[-1]
     was_group = source_row(client, key, "FIsGroup")["FIsGroup"]
-    silent_update(sim, key, FName="直接改库有限公司", FIsGroup=0 if was_group else 1)
+    silent_update(sim, key, FName="直接改库有限公司", FIsGroup=not was_group)
 
     result = run_reconcile(res, full_content_verify=True)
 

@@ -1,7 +1,7 @@
 """Content-verification test helpers: changes at the source that stamp nothing.
 
 ``silent_update`` is what a Kingdee plug-in or a DBA script does (``update T_BD_CUSTOMER set …
-where FCUSTID=…``): the simulator's row changes and no change-time field moves.
+where FCUSTID=…``), through the simulator's admin action: the row changes, no change time moves.
 ``save_in_one_second`` makes two Saves share one whole-second FModifyDate through the simulator's
 clock, as two edits within a second do on a server whose stamps carry no milliseconds.
 """
@@ -15,11 +15,12 @@ from kd_assets_tests.sync.reconcile_scenario import FORM, SPEC
 
 
 def silent_update(sim, key: int, **fields: object) -> None:
-    """Change ``fields`` (Kingdee field keys, stored values) of one row, stamping nothing."""
-    assignments = ", ".join(f"{name} = ?" for name in fields)
-    with sim.app.store.transaction() as conn:
-        changed = conn.execute(f"UPDATE customer SET {assignments} WHERE FCUSTID = ?", (*fields.values(), key))
-        assert changed.rowcount == 1, f"no customer {key} at the source"
+    """Change ``fields`` (Kingdee field keys) of one row through the simulator's admin action,
+    which stamps nothing: no date or user field moves."""
+    response = requests.post(sim.admin_url + f"forms/{FORM}/silent_update",
+                             json={"ids": [key], "values": fields}, timeout=10)
+    assert response.status_code == 200, response.text
+    assert response.json()["updated"] == 1, f"no customer {key} at the source"
 
 
 def freeze_clock(sim, at: str) -> None:
