@@ -27,6 +27,7 @@ from kd_assets.sync import source_now
 from kd_assets.sync.keydiff import Kind
 from kd_assets.sync.reconcile import WITHHELD_ADVICE, ReconcileReport, SourceScanError, reconcile
 from kd_assets.sync.synclog import SyncRecord
+from kd_assets.sync.verify_scope import verify_days_from_env
 
 CHECK = "source_reconciliation"
 
@@ -38,6 +39,8 @@ class ReconcileConfig(dg.Config):
     max_delete_share: Optional[float] = Field(
         default=None, description="Overrides the form's max_delete_share (KD_MAX_DELETE_SHARE) for this run, "
                                   "e.g. to apply a real mass delete")
+    full_content_verify: bool = Field(
+        default=False, description="Verify the content of every row, not only today's KD_VERIFY_DAYS slice")
 
 
 def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
@@ -53,7 +56,9 @@ def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
                         "remain; warns when rows had to be healed.")],
         description=f"Compares a complete key scan of {spec.form_id} (keys, change times, statuses) with {target} "
                     "and CHANGES THE TARGET: re-fetches missing, stale and status-drifted rows by key and upserts "
-                    "them; soft-deletes rows deleted at the source, unless an unusual share vanished at once.",
+                    "them; soft-deletes rows deleted at the source, unless an unusual share vanished at once. Then "
+                    "re-reads the content of today's slice of rows (all rows every KD_VERIFY_DAYS) and heals what "
+                    "differs, such as edits that stamped no change time.",
     )
     def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig,
                        kingdee: KingdeeResource, target_db: MySQLResource):
@@ -71,7 +76,8 @@ def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
             try:
                 report = reconcile(client, store, spec, run_id, apply=not config.dry_run, max_delete_share=max_share,
                                    delete_guard_min_rows=limits.delete_guard_min_rows, reject_gate=limits.reject_gate(),
-                                   now=source_now(form.timezone))
+                                   now=source_now(form.timezone),
+                                   verify_days=1 if config.full_content_verify else verify_days_from_env())
             except Exception as exc:
                 api = client.stats.as_metadata()
                 store.log_sync(SyncRecord(asset=name, status="failed", run_id=run_id,
@@ -96,7 +102,7 @@ def check_result(report: ReconcileReport, metadata: dict[str, Any]) -> dg.AssetC
         advice = f" {WITHHELD_ADVICE}" if report.deletes_withheld else ""
         return dg.AssetCheckResult(check_name=CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
                                    description=report.summary() + advice, metadata=metadata)
-    healed = report.heal.changed or report.heal.quarantined
+    healed = report.healed_rows
     return dg.AssetCheckResult(check_name=CHECK, passed=not healed, severity=dg.AssetCheckSeverity.WARN,
                                description=report.summary(), metadata=metadata)
 
@@ -126,6 +132,7 @@ def report_metadata(report: ReconcileReport) -> dict[str, Any]:
         "deletes_withheld": report.deletes_withheld or "no",
         "dry_run": dg.MetadataValue.bool(not report.applied),
         "status": report.status,
+        **(report.content.metadata() if report.content else {}),
     }
 
 
