@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from kd_assets.sync.amounts import amounts_from_text, exact_decimals
 from kd_assets.sync.spec import ColumnSpec, SyncSpec
 
 CHANGE_TIME = "change_time"
@@ -39,7 +40,7 @@ _INT_RANGE = {"int": 2**31, "bigint": 2**63}
 
 def to_frame(spec: SyncSpec, rows: Sequence[Sequence]) -> pd.DataFrame:
     """Convert one chunk of rows; adds ``change_time`` (greatest non-null change field)."""
-    width = len(spec.columns)
+    width = len(spec.field_keys)
     for row in rows:
         if len(row) != width:
             # Misaligned rows would put values in the wrong columns: fail loudly, not quietly.
@@ -49,8 +50,10 @@ def to_frame(spec: SyncSpec, rows: Sequence[Sequence]) -> pd.DataFrame:
     raw_columns = list(zip(*rows)) if rows else [()] * width
     typed_columns: dict[str, object] = {}
     failures: dict[int, list[dict]] = {}
-    keys = raw_columns[spec.field_keys.index(spec.key_field)]
-    for col, values in zip(spec.columns, raw_columns):
+    position = {field: pos for pos, field in enumerate(spec.field_keys)}
+    keys = raw_columns[position[spec.key_field]]
+    for col in spec.columns:
+        values = raw_columns[position[col.field]]
         typed, bad, problem = convert_column(col, values)
         typed_columns[col.name] = typed
         for pos in np.flatnonzero(bad):
@@ -92,6 +95,8 @@ def convert_column(col: ColumnSpec, values: Sequence) -> tuple[pd.Series | np.nd
         return _to_int(col, text, blank)
     if col.conversion == "decimal":
         return _to_decimal(col, text, blank)
+    if col.conversion == "amount_text":  # lenient: what cannot be read is NULL, never a reject
+        return (*amounts_from_text(text.tolist(), *col.precision_scale), "")
     if col.conversion == "datetime":
         return _to_datetime(col, text, blank)
     if col.conversion == "bool":
@@ -122,14 +127,9 @@ def _to_int(col: ColumnSpec, text: np.ndarray, blank: np.ndarray):
     return num.mask(bad).astype("Int64"), bad, f"is not an integer within {col.sql_type}"
 
 
-def _to_decimal(col: ColumnSpec, text: list, blank: np.ndarray):
-    # float64 rounded to the column's scale: exact for the magnitudes of money amounts here
-    # (< 2**53 cents) and vectorised; the database stores the same rounded value.
-    precision, scale = col.precision_scale
-    num = pd.to_numeric(pd.Series(text), errors="coerce").astype("float64").round(scale)
-    bad = ((num.isna() & ~blank) | ~np.isfinite(num.fillna(0)) | (num.abs() >= 10.0 ** (precision - scale)))
-    bad = bad.to_numpy()
-    return num.mask(bad), bad, f"is not a number that fits {col.sql_type}"
+def _to_decimal(col: ColumnSpec, text: np.ndarray, blank: np.ndarray):
+    values, bad = exact_decimals(text.tolist(), *col.precision_scale)
+    return values, bad, f"is not a number that fits {col.sql_type}"
 
 
 def _to_datetime(col: ColumnSpec, text: list, blank: np.ndarray):
@@ -164,9 +164,8 @@ def coerce_frame(spec: SyncSpec, frame: pd.DataFrame) -> pd.DataFrame:
         s = frame[col.name]
         if col.conversion == "int":
             out[col.name] = pd.to_numeric(s).astype("Int64")
-        elif col.conversion == "decimal":
-            out[col.name] = pd.to_numeric(s.astype(object), errors="coerce").astype("float64").round(
-                col.precision_scale[1])
+        elif col.conversion in ("decimal", "amount_text"):
+            out[col.name] = exact_decimals(_clean_text(s.astype(object).tolist()), *col.precision_scale)[0]
         elif col.conversion == "datetime":
             out[col.name] = pd.to_datetime(s).astype("datetime64[ns]")
         elif col.conversion == "bool":
