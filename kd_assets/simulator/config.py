@@ -34,8 +34,8 @@ class SimulatorConfig:
     # Forms and data
     form_dirs: tuple[str, ...] = _many(tuple, "--forms-dir", "DIR",
                                        "folder of extra form field tables (*.yaml) to serve "
-                                       "besides the shipped BD_Customer, BD_Supplier and "
-                                       "BD_MATERIAL; repeatable")
+                                       "besides the shipped BD_Customer, BD_Supplier, "
+                                       "BD_MATERIAL and SAL_SaleOrder; repeatable")
     customers: int = _opt(1000, "number of BD_Customer rows (FCUSTIDs) to generate")
     suppliers: int = _opt(300, "number of BD_Supplier rows (FSupplierIds) to generate")
     materials: int = _opt(300, "number of BD_MATERIAL rows (FMATERIALIDs) to generate")
@@ -123,10 +123,11 @@ def _add_option(parser: argparse.ArgumentParser, f: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m kd_assets.simulator",
-        description="A local Kingdee K3Cloud WebAPI server serving BD_Customer, BD_Supplier and "
-                    "BD_MATERIAL (and any form added by a field table with --forms-dir), for "
-                    "demos, tests and benchmarks. Admin API under /_sim/ (state, clock, faults, "
-                    "forms/<FORM_ID>/silent_update).",
+        description="A local Kingdee K3Cloud WebAPI server serving BD_Customer, BD_Supplier, "
+                    "BD_MATERIAL and SAL_SaleOrder (and any form added by a field table with "
+                    "--forms-dir), for demos, tests and benchmarks. Admin API under /_sim/ "
+                    "(state, clock, faults, forms/<FORM_ID>/silent_update, "
+                    "forms/<FORM_ID>/writeback).",
     )
     for f in fields(SimulatorConfig):
         _add_option(parser, f)

@@ -121,6 +121,7 @@ class WriteService:
         stamps = self.stamped(form, "modify")
         number = values.pop(form.number, None)
         if number is not None and str(number) != row[form.number] and not form.master:
+            self.check_number_free(conn, form, str(number), row_id)
             values[form.number] = number  # a bill's number is its own
         elif number is not None and str(number) != row[form.number]:
             # The number belongs to the master: every use-org row of it changes (and is stamped).

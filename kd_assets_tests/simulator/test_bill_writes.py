@@ -180,3 +180,12 @@ def test_background_activity_creates_edits_and_closes_orders(simulator_factory):
     assert len({bill for bill, _ in after} - {bill for bill, _ in before}) == 3  # new orders
     assert set(before) - set(after)  # lines removed by edits
     assert sum(before[k] != after[k] for k in before.keys() & after.keys()) >= 3
+
+
+def test_a_bill_number_is_unique(kd):
+    bill_id, other = new_bill(kd), new_bill(kd)
+    taken = header(kd, other)["FBillNo"]
+    result = save(kd, {"FID": bill_id, "FBillNo": taken})
+    assert result["ResponseStatus"]["IsSuccess"] is False and header(kd, bill_id)["FBillNo"] != taken
+    assert save(kd, {"FID": bill_id, "FBillNo": "XSDD-MANUAL-1"})["ResponseStatus"]["IsSuccess"]
+    assert header(kd, bill_id)["FBillNo"] == "XSDD-MANUAL-1"
