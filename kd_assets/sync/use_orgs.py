@@ -68,4 +68,5 @@ def vanished_org_guard(tally: UseOrgTally, min_rows: int, max_share: float) -> s
         return None
     listed = ", ".join(f"{org} ({n} live rows)" for org, n in big.items())
     return (f"the source scan returned no row of use-org {listed}; a whole use-org vanishing at once is what a "
-            f"change of the integration user's data permissions looks like")
+            f"change of the integration user's data permissions looks like (if the use-org is really gone, "
+            f"re-run with max_delete_share 1)")

@@ -60,6 +60,16 @@ def test_a_use_org_hidden_by_a_permission_change_is_reported_and_not_soft_delete
     assert again.status == "in_sync" and again.orgs_missing_at_source == []
 
 
+def test_a_use_org_that_is_really_gone_is_deleted_with_max_delete_share_1(sim, client, loaded):
+    hidden = source_orgs(client)["103"]
+    set_visible_orgs(sim, "100,101,102")
+
+    report = reconcile(client, loaded, SPEC, "reconcile-1", max_delete_share=1)
+
+    assert report.soft_deleted == hidden and report.deletes_withheld is None
+    assert report.orgs_missing_at_source == ["103"]
+
+
 def test_a_small_use_org_whose_rows_all_went_is_soft_deleted_but_named(sim, client, loaded):
     copies = allocate(sim, allocatable_masters(client, 3))
     reconcile(client, loaded, SPEC, "reconcile-1")
