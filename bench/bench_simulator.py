@@ -19,8 +19,10 @@ import requests
 
 from bench.harness import simulator_process
 from kd_assets.kingdee import protocol as p
-from kd_assets.simulator.fields import FIELDS, REF
+from kd_assets.simulator.fields import REF
+from kd_assets.simulator.formfile import load_catalog
 
+FIELDS = load_catalog().get("BD_Customer").fields
 # Every field of the form; references as their FNumber, the way a sync spec asks for them.
 FIELD_KEYS = ",".join(f.key + (".FNumber" if f.kind == REF else "") for f in FIELDS)
 

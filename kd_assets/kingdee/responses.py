@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from . import protocol
@@ -69,7 +70,8 @@ def decode_json(content: bytes, *, service: str, form_id: str, redact: Redact) -
                                      service=service, form_id=form_id, kind="html")
     try:
         text = content.decode("utf-8")
-        return json.loads(text)
+        # Decimals exactly as sent: a float64 keeps ~15.9 digits, a decimal(18,2) amount has 18.
+        return json.loads(text, parse_float=Decimal)
     except UnicodeDecodeError as error:
         raise MalformedResponseError(f"{where}: body is not UTF-8 ({error.reason})", service=service,
                                      form_id=form_id, kind="invalid_json") from None

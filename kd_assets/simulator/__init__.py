@@ -1,4 +1,7 @@
-"""A faithful local Kingdee K3Cloud WebAPI server (BD_Customer), for demos, tests and benchmarks.
+"""A faithful local Kingdee K3Cloud WebAPI server, for demos, tests and benchmarks.
+
+It serves BD_Customer, BD_Supplier and BD_MATERIAL, each described by a field table in
+forms/*.yaml, plus any form whose field table is in a `form_dirs` folder.
 
     from kd_assets.simulator import SimulatorConfig, serve_in_thread
     with serve_in_thread(SimulatorConfig(port=0, customers=300)) as sim:

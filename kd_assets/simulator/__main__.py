@@ -20,8 +20,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  admin API : {handle.admin_url}state", flush=True)
     print(f"  acct id   : {cfg.acct_id}\n  user      : {cfg.username}\n"
           f"  password  : {cfg.password}\n  lcid      : {cfg.lcid}\n"
-          f"  app id    : {cfg.app_id}\n  app secret: {cfg.app_secret}\n"
-          f"  customers : {handle.app.store.customer_count()} rows (seed {cfg.seed})", flush=True)
+          f"  app id    : {cfg.app_id}\n  app secret: {cfg.app_secret}\n  seed      : {cfg.seed}",
+          flush=True)
+    for form in handle.app.catalog.forms.values():
+        print(f"  {form.form_id:<10}: {handle.app.store.count(form)} rows ({form.name})", flush=True)
     # SIGTERM (e.g. from a demo launcher) shuts down as cleanly as Ctrl-C.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     handle.serve_forever()

@@ -12,8 +12,10 @@ from typing import Iterator
 from kd_assets.simulator.auth import Authenticator
 from kd_assets.simulator.clock import SimClock, parse_clock_text
 from kd_assets.simulator.config import SimulatorConfig
-from kd_assets.simulator.data import generate, reference_rows
+from kd_assets.simulator.data import RowGenerator, reference_rows
 from kd_assets.simulator.faults import FaultInjector
+from kd_assets.simulator.fields import Form
+from kd_assets.simulator.formfile import FormFileError, load_catalog
 from kd_assets.simulator.query import QueryService
 from kd_assets.simulator.store import Store
 from kd_assets.simulator.writes import WriteService
@@ -25,45 +27,79 @@ class SimulatorApp:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.clock = SimClock(parse_clock_text(config.clock_start) if config.clock_start else None)
-        self.store = Store(config.db)
+        self.catalog = load_catalog(config.form_dirs)
+        self.refs = reference_rows(config.username, self.catalog.refs)
+        self.store = Store(config.db, self.catalog.forms.values(), self.refs)
         self.seed_data()
         self.auth = Authenticator(config, self.clock.now)
         self.faults = FaultInjector(config)
-        self.queries = QueryService(self.store, config.max_limit, config.shuffle_unordered,
-                                    random.Random(config.seed + 3))
-        self.writes = WriteService(self.store, self.clock.now, config.millis_share, config.seed,
-                                   config.enable_clears_forbid_date)
+        self.queries = QueryService(self.catalog, self.store, config.max_limit,
+                                    config.shuffle_unordered, random.Random(config.seed + 3))
+        self.writes = WriteService(self.catalog, self.store, self.clock.now, config.millis_share,
+                                   config.seed, config.enable_clears_forbid_date)
         self.requests: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
 
+    def row_count(self, form: Form) -> int:
+        """Rows to generate: `rows[FORM_ID]`, else the form's config option, else its default."""
+        by_form = {k.lower(): v for k, v in self.config.rows.items()}
+        if form.form_id.lower() in by_form:
+            return int(by_form[form.form_id.lower()])
+        if form.count_option:
+            if not hasattr(self.config, form.count_option):
+                raise FormFileError(f"{form.source}: rows_option: SimulatorConfig has no "
+                                    f"option {form.count_option!r}")
+            return int(getattr(self.config, form.count_option))
+        return form.default_rows
+
     def seed_data(self) -> None:
-        """Generate customers unless the database file already holds some (then keep them)."""
-        if self.store.customer_count() > 0:
-            return
+        """Generate each form's rows unless the database file already holds some (keep them)."""
+        unknown = [k for k in self.config.rows if self.catalog.get(k) is None]
+        if unknown:
+            raise FormFileError(f"rows: no served form {sorted(unknown)}; served: "
+                                f"{sorted(f.form_id for f in self.catalog.forms.values())}")
+        self.store.load_refs(self.refs)
         # Dates end at the start of the clock's day, so a seed gives the same rows all day.
         end = self.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
         cfg = self.config
-        rows = generate(cfg.customers, cfg.seed, end, cfg.dirty_share, cfg.millis_share, cfg.history_days)
-        self.store.load(reference_rows(cfg.username), rows)
+        for form in self.catalog.forms.values():
+            if self.store.count(form) > 0:
+                continue
+            generator = RowGenerator(form, self.refs, self.catalog.use_org_sets, cfg.seed, end,
+                                     cfg.dirty_share, cfg.millis_share, cfg.history_days)
+            self.store.load(form, generator.rows(self.row_count(form)))
 
     def count(self, name: str) -> None:
         with self._counter_lock:
             self.requests[name] += 1
 
+    def form_state(self, form: Form) -> dict:
+        """Row counts of one form for GET /_sim/state."""
+        fetch, table = self.store.fetch, form.table
+        return {"rows": self.store.count(form), "key": form.key,
+                "change_fields": list(form.change_fields),
+                "masters": self.store.scalar(f"SELECT count(DISTINCT {form.master}) FROM {table}"),
+                "forbidden": self.store.scalar(
+                    f"SELECT count(*) FROM {table} WHERE {form.forbid_status} = 'B'"),
+                "by_document_status": dict(fetch(f"SELECT {form.document_status}, count(*) "
+                                                 f"FROM {table} GROUP BY 1"))}
+
     def state(self) -> dict:
         """What GET /_sim/state reports."""
-        by_status = dict(self.store.fetch("SELECT FDocumentStatus, count(*) FROM customer GROUP BY 1"))
         faults = self.faults.state()
         faults["session_ttl"] = self.auth.session_ttl
         config = {k: v for k, v in asdict(self.config).items() if k not in ("password", "app_secret")}
+        forms = {form.form_id: self.form_state(form) for form in self.catalog.forms.values()}
+        # Counts also by each form's option name ("customers": 300), and the first shipped form's
+        # details at the top, as before there were several forms.
+        rows: dict = {form.count_option: forms[form.form_id]["rows"]
+                      for form in self.catalog.forms.values() if form.count_option}
+        first = next(iter(self.catalog.forms.values()))
+        rows.update({k: forms[first.form_id][k] for k in ("masters", "forbidden", "by_document_status")},
+                    forms=forms)
         return {
             "now": self.clock.now().isoformat(" ", "seconds"), "frozen": self.clock.frozen,
-            "rows": {"customers": self.store.customer_count(),
-                     "masters": self.store.scalar("SELECT count(DISTINCT FMasterId) FROM customer"),
-                     "forbidden": self.store.scalar(
-                         "SELECT count(*) FROM customer WHERE FForbidStatus = 'B'"),
-                     "by_document_status": by_status},
-            "faults": faults, "requests": dict(self.requests), "sessions": self.auth.session_count(),
+            "rows": rows, "faults": faults, "requests": dict(self.requests), "sessions": self.auth.session_count(),
             "logins": self.auth.logins, "rows_served": self.queries.rows_served, "config": config,
         }
 

@@ -15,6 +15,11 @@ def _opt(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+def _many(factory: Any, flag: str, metavar: str, help: str) -> Any:
+    """A repeatable option (`--forms-dir A --forms-dir B`) collected into `factory()`."""
+    return field(default_factory=factory, metadata={"help": help, "flag": flag, "metavar": metavar})
+
+
 @dataclass(frozen=True)
 class SimulatorConfig:
     """Settings of one simulator instance (server, data, auth, faults, behaviour switches)."""
@@ -22,12 +27,21 @@ class SimulatorConfig:
     # Server
     host: str = _opt("127.0.0.1", "interface to listen on")
     port: int = _opt(8090, "TCP port; 0 picks a free port")
-    db: str | None = _opt(None, "SQLite file to keep the data in (reused if it already holds "
-                                "customers); default: in memory")
+    db: str | None = _opt(None, "SQLite file to keep the data in (a form whose table already "
+                                "holds rows keeps them); default: in memory")
     max_body_bytes: int = _opt(8 * 1024 * 1024, "largest request body accepted; larger ones get "
                                                 "HTTP 413 and a response_error text")
-    # Data
+    # Forms and data
+    form_dirs: tuple[str, ...] = _many(tuple, "--forms-dir", "DIR",
+                                       "folder of extra form field tables (*.yaml) to serve "
+                                       "besides the shipped BD_Customer, BD_Supplier and "
+                                       "BD_MATERIAL; repeatable")
     customers: int = _opt(1000, "number of BD_Customer rows (FCUSTIDs) to generate")
+    suppliers: int = _opt(300, "number of BD_Supplier rows (FSupplierIds) to generate")
+    materials: int = _opt(300, "number of BD_MATERIAL rows (FMATERIALIDs) to generate")
+    rows: dict[str, int] = _many(dict, "--rows", "FORM_ID=N",
+                                 "rows to generate for a form (e.g. BD_Department=50); wins over "
+                                 "--customers/--suppliers/--materials; repeatable")
     seed: int = _opt(42, "random seed; the same seed and clock start give identical rows")
     dirty_share: float = _opt(0.02, "share of rows with dirty data (empty names, negative "
                                     "capital, malformed credit codes, modify before create)")
@@ -69,15 +83,27 @@ class SimulatorConfig:
                                     "0 = unlimited")
     retry_after: int = _opt(1, "seconds sent in Retry-After with HTTP 429")
     latency_ms: int = _opt(0, "added latency per business request, in milliseconds")
-    activity: float = _opt(0.0, "every N seconds make a few edits, new customers, forbids "
-                                "and audits through the write services; 0 = off")
+    activity: float = _opt(0.0, "every N seconds make a few edits, new rows, forbids and "
+                                "audits in every served form through the write services; 0 = off")
 
     def with_overrides(self, **overrides: Any) -> "SimulatorConfig":
         return replace(self, **overrides)
 
 
+def _form_rows(text: str) -> tuple[str, int]:
+    form_id, eq, count = text.partition("=")
+    if not eq or not form_id.strip() or not count.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected FORM_ID=N, got {text!r}")
+    return form_id.strip(), int(count)
+
+
 def _add_option(parser: argparse.ArgumentParser, f: Any) -> None:
     flag = "--" + f.name.replace("_", "-")
+    if "flag" in f.metadata:  # repeatable; both spellings work (--forms-dir, --form-dirs)
+        flags = [f.metadata["flag"]] + ([flag] if flag != f.metadata["flag"] else [])
+        parser.add_argument(*flags, dest=f.name, action="append", metavar=f.metadata["metavar"],
+                            type=_form_rows if f.name == "rows" else str, help=f.metadata["help"])
+        return
     default = f.default if f.default is not MISSING else None
     help_text = f"{f.metadata['help']} (default: {default})"
     if isinstance(default, bool):
@@ -91,8 +117,10 @@ def _add_option(parser: argparse.ArgumentParser, f: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m kd_assets.simulator",
-        description="A local Kingdee K3Cloud WebAPI server with BD_Customer data, for demos, "
-                    "tests and benchmarks. Admin API under /_sim/ (state, clock, faults).",
+        description="A local Kingdee K3Cloud WebAPI server serving BD_Customer, BD_Supplier and "
+                    "BD_MATERIAL (and any form added by a field table with --forms-dir), for "
+                    "demos, tests and benchmarks. Admin API under /_sim/ (state, clock, faults, "
+                    "forms/<FORM_ID>/silent_update).",
     )
     for f in fields(SimulatorConfig):
         _add_option(parser, f)
@@ -101,4 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv: list[str] | None = None) -> SimulatorConfig:
     namespace = build_parser().parse_args(argv)
-    return SimulatorConfig(**{f.name: getattr(namespace, f.name) for f in fields(SimulatorConfig)})
+    values = {f.name: getattr(namespace, f.name) for f in fields(SimulatorConfig)}
+    values["form_dirs"] = tuple(values["form_dirs"] or ())
+    values["rows"] = dict(values["rows"] or ())
+    return SimulatorConfig(**values)

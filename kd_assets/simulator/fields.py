@@ -1,17 +1,21 @@
-"""The BD_Customer field catalog and how a field path (`FUseOrgId.FNumber`) maps to SQL.
+"""A served form's field catalog, and how a field path (`FUseOrgId.FNumber`) maps to SQL.
 
-Field keys are case-insensitive, as in Kingdee. Reference fields return their internal id when
-bare and support `.FNumber` / `.FName`; anything else is an unknown field (MsgCode 9).
+A Form is built from a field table (forms/*.yaml, see formfile.py); nothing here knows a form by
+name. Field keys are case-insensitive, as in Kingdee. Reference fields return their internal id
+when bare and support `.FNumber` / `.FName`; anything else is an unknown field (MsgCode 9).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-FORM_ID = "BD_Customer"
+from dataclasses import dataclass, field
+from typing import Any
 
 # Column kinds. Dates are stored as 'YYYY-MM-DD HH:MM:SS[.fff]' so text order is time order.
 INT, TEXT, REF, DATE, STATUS, DECIMAL, BOOL = "int", "text", "ref", "date", "status", "decimal", "bool"
+KINDS = (INT, TEXT, REF, DATE, STATUS, DECIMAL, BOOL)
+REF_PROPERTIES = {"fnumber": "number", "fname": "name"}
+# The status operations and the (date, user) fields each one stamps.
+STAMPS = ("create", "modify", "audit", "forbid")
 
 
 @dataclass(frozen=True)
@@ -21,74 +25,88 @@ class Field:
     label: str
     ref: str | None = None  # reference table for REF fields
     editable: bool = True  # may Save set it? System fields are stamped, never taken from input
+    indexed: bool = False
+    default: Any = None  # value of a new row when Save does not give one (None: by kind)
 
 
-def _f(key: str, kind: str, label: str, ref: str | None = None, editable: bool = True) -> Field:
-    return Field(key, kind, label, ref, editable)
+@dataclass(frozen=True)
+class Stamp:
+    """Where an operation records when (date field) and who (user field)."""
+
+    date: str
+    user: str
 
 
-FIELDS: tuple[Field, ...] = (
-    _f("FCUSTID", INT, "内码", editable=False),
-    _f("FMasterId", INT, "主数据内码", editable=False),
-    _f("FNumber", TEXT, "编码"),
-    _f("FName", TEXT, "名称"),
-    _f("FShortName", TEXT, "简称"),
-    _f("FCreateOrgId", REF, "创建组织", "org"),
-    _f("FUseOrgId", REF, "使用组织", "org"),
-    _f("FDocumentStatus", STATUS, "数据状态", editable=False),
-    _f("FForbidStatus", STATUS, "禁用状态", editable=False),
-    _f("FRegisterFund", DECIMAL, "注册资本"),
-    _f("FLegalPerson", TEXT, "法人代表"),
-    _f("FSOCIALCRECODE", TEXT, "统一社会信用代码"),
-    _f("FTAXREGISTERCODE", TEXT, "纳税登记号"),
-    _f("FTEL", TEXT, "联系电话"),
-    _f("FADDRESS", TEXT, "通讯地址"),
-    _f("FGroup", REF, "客户分组", "cust_group"),
-    _f("FCustTypeId", REF, "客户类别", "cust_type"),
-    _f("FTRADINGCURRID", REF, "结算币别", "currency"),
-    _f("FSELLER", REF, "销售员", "staff"),
-    _f("FSALDEPTID", REF, "销售部门", "dept"),
-    _f("FCreatorId", REF, "创建人", "user", editable=False),
-    _f("FModifierId", REF, "修改人", "user", editable=False),
-    _f("FForbidderId", REF, "禁用人", "user", editable=False),
-    _f("FApproverId", REF, "审核人", "user", editable=False),
-    _f("FCreateDate", DATE, "创建日期", editable=False),
-    _f("FModifyDate", DATE, "修改日期", editable=False),
-    _f("FForbidDate", DATE, "禁用日期", editable=False),
-    _f("FApproveDate", DATE, "审核日期", editable=False),
-    _f("FCOUNTRY", REF, "国家", "country"),
-    _f("FPROVINCIAL", REF, "地区", "province"),
-    _f("FZIP", TEXT, "邮政编码"),
-    _f("FWEBSITE", TEXT, "公司网址"),
-    _f("FFAX", TEXT, "传真"),
-    _f("FIsGroup", BOOL, "集团客户"),
-    _f("FIsDefPayer", BOOL, "默认付款方"),
-    _f("FPriority", INT, "客户优先级"),
-    _f("FDescription", TEXT, "描述"),
-)
-ALIASES = {"fauditdate": "FApproveDate", "fauditorid": "FApproverId"}
-REF_TABLES = ("org", "user", "staff", "dept", "currency", "cust_group", "cust_type", "country",
-              "province")
-REF_PROPERTIES = {"fnumber": "number", "fname": "name"}
+@dataclass(frozen=True, eq=False)
+class Form:
+    """One served form: its table, key fields, fields, statuses, stamps and generation recipe."""
 
-_BY_LOWER = {f.key.lower(): f for f in FIELDS}
-_BY_LOWER.update({alias: _BY_LOWER[key.lower()] for alias, key in ALIASES.items()})
+    form_id: str
+    name: str  # display name, e.g. 客户
+    table: str
+    key: str  # the row's internal id, e.g. FCUSTID
+    master: str  # shared by the use-org rows of one master, e.g. FMasterId
+    number: str  # FNumber
+    number_prefix: str  # prefix of numbers given to new rows, e.g. CUST
+    number_digits: int
+    first_id: int
+    fields: tuple[Field, ...]
+    aliases: dict[str, str]  # lower-case alias → field key
+    document_status: str
+    forbid_status: str
+    create_org: str
+    use_org: str
+    stamps: dict[str, Stamp]  # create/modify/audit/forbid → Stamp
+    change_fields: tuple[str, ...]
+    refs: dict[str, list[tuple]] = field(default_factory=dict)  # this form's own ref tables
+    recipe: dict[str, Any] = field(default_factory=dict)  # generation steps (data.py)
+    activity: dict[str, Any] = field(default_factory=dict)  # background activity (activity.py)
+    count_option: str | None = None  # SimulatorConfig field giving the row count
+    default_rows: int = 100
+    seed_offset: int = 0
+    source: str = ""  # the YAML file it came from
+
+    def __post_init__(self) -> None:
+        by_lower = {f.key.lower(): f for f in self.fields}
+        by_lower.update({alias: by_lower[key.lower()] for alias, key in self.aliases.items()})
+        object.__setattr__(self, "_by_lower", by_lower)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(f.key for f in self.fields)
+
+    def lookup(self, key: str) -> Field:
+        """The field for a bare key, case-insensitively (aliases too); raises UnknownField."""
+        found = self._by_lower.get(key.strip().lower())  # type: ignore[attr-defined]
+        if found is None:
+            raise UnknownField(key.strip())
+        return found
+
+    def resolve(self, path: str) -> "FieldPath":
+        """Resolve `FKey` or `FRef.FNumber`/`FRef.FName`; raises UnknownField."""
+        text = path.strip()
+        head, dot, tail = text.partition(".")
+        found = self._by_lower.get(head.lower()) if head else None  # type: ignore[attr-defined]
+        if found is None:
+            raise UnknownField(text)
+        if not dot:
+            return FieldPath(found, None)
+        prop = REF_PROPERTIES.get(tail.lower())
+        if found.kind != REF or prop is None:
+            raise UnknownField(text)
+        return FieldPath(found, prop)
+
+    def label(self, row: Any) -> str:
+        """How messages name a record: `客户 CUST000001（FCUSTID=100001）`."""
+        return f"{self.name} {row[self.number]}（{self.key}={row[self.key]}）"
 
 
 class UnknownField(ValueError):
-    """A field path that BD_Customer does not have; `path` is the text the client sent."""
+    """A field path that the form does not have; `path` is the text the client sent."""
 
     def __init__(self, path: str) -> None:
         super().__init__(f"元数据中标识为 {path} 的字段不存在")
         self.path = path
-
-
-def lookup(key: str) -> Field:
-    """The field for a bare key, case-insensitively; raises UnknownField."""
-    found = _BY_LOWER.get(key.strip().lower())
-    if found is None:
-        raise UnknownField(key.strip())
-    return found
 
 
 @dataclass(frozen=True)
@@ -106,25 +124,11 @@ class FieldPath:
         return self.field.kind
 
 
-def resolve(path: str) -> FieldPath:
-    """Resolve `FKey` or `FRef.FNumber`/`FRef.FName`; raises UnknownField."""
-    text = path.strip()
-    head, dot, tail = text.partition(".")
-    field = _BY_LOWER.get(head.lower())
-    if field is None or not head:
-        raise UnknownField(text)
-    if not dot:
-        return FieldPath(field, None)
-    prop = REF_PROPERTIES.get(tail.lower())
-    if field.kind != REF or prop is None:
-        raise UnknownField(text)
-    return FieldPath(field, prop)
-
-
 class JoinSet:
     """Collects the reference joins a query needs and gives SQL expressions for field paths."""
 
-    def __init__(self) -> None:
+    def __init__(self, form: Form) -> None:
+        self.form = form
         self._aliases: dict[str, str] = {}
 
     def column(self, path: FieldPath) -> str:
@@ -144,7 +148,7 @@ class JoinSet:
         return column
 
     def sql(self) -> str:
-        refs = {f.key: f.ref for f in FIELDS if f.ref}
+        refs = {f.key: f.ref for f in self.form.fields if f.ref}
         return "".join(
             f" LEFT JOIN ref_{refs[key]} {alias} ON {alias}.id = c.{key}"
             for key, alias in self._aliases.items()

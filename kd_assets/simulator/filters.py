@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from kd_assets.simulator.fields import BOOL, DATE, DECIMAL, INT, FieldPath, JoinSet, UnknownField, resolve
+from kd_assets.simulator.fields import BOOL, DATE, DECIMAL, INT, FieldPath, JoinSet, UnknownField
 
 _TOKEN = re.compile(r"""\s*(?:
     (?P<string>[Nn]?'(?:[^']|'')*')
@@ -227,7 +227,7 @@ class _Parser:
         if token.kind == "word" and token.text.lower() not in _KEYWORDS:
             self.pos += 1
             try:
-                path = resolve(token.text)
+                path = self.joins.form.resolve(token.text)
             except UnknownField as err:
                 raise BadFilter(str(err)) from err
             return _filter_column(self.joins, path), path, None

@@ -1,4 +1,4 @@
-"""ExecuteBillQuery / BillQuery over BD_Customer, and a minimal QueryBusinessInfo.
+"""ExecuteBillQuery / BillQuery over any served form, and a minimal QueryBusinessInfo.
 
 Rows are rendered to JSON inside SQLite (json_array / json_object), so serving a page costs one
 query and one string join in Python: that is what keeps 100,000 rows within a few seconds.
@@ -13,20 +13,23 @@ from typing import Any
 
 from kd_assets.kingdee.protocol import MSG_BAD_FORM_OR_FILTER, MSG_EMPTY_PARAMETER, MSG_UNKNOWN_FIELD
 from kd_assets.simulator.envelopes import KingdeeError, response_status
-from kd_assets.simulator.fields import DECIMAL, FIELDS, FORM_ID, JoinSet, UnknownField, resolve
+from kd_assets.simulator.fields import DECIMAL, Form, JoinSet, UnknownField
 from kd_assets.simulator.filters import BadFilter, compile_filter
+from kd_assets.simulator.formfile import Catalog
 from kd_assets.simulator.store import Store
+from kd_assets.simulator.values import MSG_GENERAL
 
 _ORDER_ITEM = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(?:\s(ASC|DESC))?\s*$", re.IGNORECASE)
-MSG_GENERAL = 0  # wrong parameter types: Kingdee's generic failure code
 
 
-def check_form(form_id: Any) -> None:
-    """MsgCode 8 for a missing FormId, 4 for one that is not BD_Customer."""
+def check_form(catalog: Catalog, form_id: Any) -> Form:
+    """The served form; MsgCode 8 for a missing FormId, 4 for one that is not served."""
     if form_id is None or not str(form_id).strip():
         raise KingdeeError(MSG_EMPTY_PARAMETER, "data 数据包中的参数 FormId 的值不能为空", "FormId")
-    if str(form_id).strip().lower() != FORM_ID.lower():
+    form = catalog.get(str(form_id))
+    if form is None:
         raise KingdeeError(MSG_BAD_FORM_OR_FILTER, f'标识为"{form_id}"的业务对象不存在，或者被删除')
+    return form
 
 
 def int_parameter(data: dict, name: str) -> int:
@@ -41,8 +44,9 @@ def int_parameter(data: dict, name: str) -> int:
 
 @dataclass(frozen=True)
 class BillQuery:
-    """A validated query: field keys as sent, plus paging."""
+    """A validated query: the form, field keys as sent, plus paging."""
 
+    form: Form
     field_keys: list[str]
     filter: Any
     order: str
@@ -51,9 +55,9 @@ class BillQuery:
     top_row_count: int
 
     @classmethod
-    def from_data(cls, data: dict) -> "BillQuery":
+    def from_data(cls, catalog: Catalog, data: dict) -> "BillQuery":
         """`data` has lower-cased keys. Raises KingdeeError with Kingdee's MsgCodes."""
-        check_form(data.get("formid"))
+        form = check_form(catalog, data.get("formid"))
         keys = data.get("fieldkeys")
         if isinstance(keys, list):
             keys = ",".join(map(str, keys))
@@ -63,7 +67,7 @@ class BillQuery:
         order = data.get("orderstring") or ""
         if not isinstance(order, str):
             raise KingdeeError(MSG_GENERAL, "参数 OrderString 应为字符串", "OrderString")
-        return cls([k.strip() for k in keys.split(",")], data.get("filterstring"), order,
+        return cls(form, [k.strip() for k in keys.split(",")], data.get("filterstring"), order,
                    max(0, int_parameter(data, "StartRow")), int_parameter(data, "Limit"),
                    int_parameter(data, "TopRowCount"))
 
@@ -84,7 +88,7 @@ def order_sql(order: str, joins: JoinSet) -> str:
             raise KingdeeError(MSG_BAD_FORM_OR_FILTER, f"OrderString 无法解析: {part.strip()!r}",
                                "OrderString")
         try:
-            path = resolve(match.group(1))
+            path = joins.form.resolve(match.group(1))
         except UnknownField as err:
             raise KingdeeError(MSG_UNKNOWN_FIELD, str(err), err.path) from None
         column = joins.column(path)
@@ -96,8 +100,9 @@ def order_sql(order: str, joins: JoinSet) -> str:
 class QueryService:
     """Answers bill queries from the store, as JSON text."""
 
-    def __init__(self, store: Store, max_limit: int, shuffle_unordered: bool,
+    def __init__(self, catalog: Catalog, store: Store, max_limit: int, shuffle_unordered: bool,
                  rng: random.Random) -> None:
+        self.catalog = catalog
         self.store = store
         self.max_limit = max_limit
         self.shuffle_unordered = shuffle_unordered
@@ -106,11 +111,12 @@ class QueryService:
 
     def execute(self, data: dict, as_objects: bool = False) -> str:
         """ExecuteBillQuery (rows as arrays) or BillQuery (rows as objects keyed by FieldKeys)."""
-        query = BillQuery.from_data(data)
+        query = BillQuery.from_data(self.catalog, data)
+        form = query.form
         offset, count = query.window(self.max_limit)
-        joins = JoinSet()
+        joins = JoinSet(form)
         try:
-            paths = [resolve(key) for key in query.field_keys]
+            paths = [form.resolve(key) for key in query.field_keys]
         except UnknownField as err:
             raise KingdeeError(MSG_UNKNOWN_FIELD, str(err), err.path) from None
         outputs = [joins.output(p) for p in paths]
@@ -124,7 +130,7 @@ class QueryService:
             params: list[Any] = list(query.field_keys)
         else:
             select, params = "json_array(" + ", ".join(outputs) + ")", []
-        sql = f"SELECT {select} FROM customer c{joins.sql()}"
+        sql = f"SELECT {select} FROM {form.table} c{joins.sql()}"
         sql += f" WHERE {where}" if where else ""
         sql += f" ORDER BY {order} LIMIT ? OFFSET ?"
         if count == 0:
@@ -136,19 +142,22 @@ class QueryService:
     def ordering(self, order: str, joins: JoinSet) -> tuple[str, list[int]]:
         if order.strip():
             return order_sql(order, joins), []
+        key = joins.form.key
         if self.shuffle_unordered:
             # A fresh permutation per request: paging without OrderString then loses rows.
-            return "(c.FCUSTID * ?) % 1000003", [self.rng.randrange(1, 1000003)]
-        return "c.FCUSTID ASC", []
+            return f"(c.{key} * ?) % 1000003", [self.rng.randrange(1, 1000003)]
+        return f"c.{key} ASC", []
 
 
-def business_info(data: dict) -> dict[str, Any]:
-    """A minimal QueryBusinessInfo answer: the form's name and its fields."""
-    check_form(data.get("formid"))
+def business_info(catalog: Catalog, data: dict) -> dict[str, Any]:
+    """A minimal QueryBusinessInfo answer: the form's name, key fields and fields."""
+    form = check_form(catalog, data.get("formid"))
     fields = [{"Key": f.key, "Name": [{"Key": 2052, "Value": f.label}], "ElementType": f.kind,
                "LookUpObjectFormId": {"org": "ORG_Organizations", "user": "SEC_User"}.get(
-                   f.ref or "", f"BD_{f.ref}" if f.ref else None)} for f in FIELDS]
+                   f.ref or "", f"BD_{f.ref}" if f.ref else None)} for f in form.fields]
     return {"Result": {"ResponseStatus": response_status(),
-                       "NeedReturnData": {"Id": FORM_ID, "Name": [{"Key": 2052, "Value": "客户"}],
-                                          "PkFieldName": "FCUSTID", "MasterPKFieldName": "FMasterId",
+                       "NeedReturnData": {"Id": form.form_id,
+                                          "Name": [{"Key": 2052, "Value": form.name}],
+                                          "PkFieldName": form.key, "MasterPKFieldName": form.master,
+                                          "NumberFieldName": form.number,
                                           "Entrys": [{"Key": "FBillHead", "Fields": fields}]}}}

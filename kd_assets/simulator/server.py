@@ -245,7 +245,7 @@ class Handler(BaseHTTPRequestHandler):
         if service in (p.EXECUTE_BILL_QUERY, p.BILL_QUERY):
             return app.queries.execute(data, as_objects=service == p.BILL_QUERY)
         if service == p.QUERY_BUSINESS_INFO:
-            return business_info(data)
+            return business_info(app.catalog, data)
         form_id = args["formid"] if args["formid"] is not None else data.get("formid")
         if service == p.SAVE:
             return app.writes.save(form_id, data)

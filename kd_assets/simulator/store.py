@@ -1,7 +1,8 @@
-"""SQLite storage for the BD_Customer rows and their reference tables.
+"""SQLite storage for every served form's rows and the reference tables.
 
 One connection guarded by a lock: an in-memory database lives in exactly one connection, and
-SQLite serialises writers anyway. Columns are named after the field keys (see fields.py).
+SQLite serialises writers anyway. One table per form (named in its field table, e.g. `customer`),
+columns named after the field keys; reference tables are `ref_<name>` (id, number, name).
 """
 
 from __future__ import annotations
@@ -11,46 +12,47 @@ import threading
 from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, Sequence
 
-from kd_assets.simulator.fields import BOOL, DATE, DECIMAL, FIELDS, INT, REF, REF_TABLES
+from kd_assets.simulator.fields import BOOL, DATE, DECIMAL, INT, REF, Field, Form
 
-# FRegisterFund has no declared type on purpose: it holds numbers and, like some real tenants,
-# the occasional numeric string, and SQLite keeps whichever was stored.
+# DECIMAL has no declared type on purpose: a column like FRegisterFund holds numbers and, like
+# some real tenants, the occasional numeric string, and SQLite keeps whichever was stored.
 _SQL_TYPES = {INT: "INTEGER", REF: "INTEGER NOT NULL DEFAULT 0", BOOL: "INTEGER", DATE: "TEXT",
               DECIMAL: ""}
-_INDEXED = ("FMasterId", "FNumber", "FUseOrgId", "FCreateDate", "FModifyDate", "FForbidDate",
-            "FApproveDate")
-COLUMNS: tuple[str, ...] = tuple(f.key for f in FIELDS)
 
 
-def _column_ddl(field: Any) -> str:
-    if field.key == "FCUSTID":
-        return "FCUSTID INTEGER PRIMARY KEY"
+def _column_ddl(form: Form, field: Field) -> str:
+    if field.key == form.key:
+        return f"{field.key} INTEGER PRIMARY KEY"
     # Kingdee runs on SQL Server with a case-insensitive collation; text compares alike here.
     return f"{field.key} {_SQL_TYPES.get(field.kind, 'TEXT COLLATE NOCASE')}".rstrip()
 
 
-def schema_sql() -> str:
-    statements = [f"CREATE TABLE IF NOT EXISTS customer ({', '.join(map(_column_ddl, FIELDS))})"]
-    statements += [f"CREATE INDEX IF NOT EXISTS ix_customer_{c} ON customer ({c})" for c in _INDEXED]
+def schema_sql(forms: Iterable[Form], ref_tables: Iterable[str]) -> str:
+    statements = []
+    for form in forms:
+        columns = ", ".join(_column_ddl(form, f) for f in form.fields)
+        statements.append(f"CREATE TABLE IF NOT EXISTS {form.table} ({columns})")
+        statements += [f"CREATE INDEX IF NOT EXISTS ix_{form.table}_{f.key} ON {form.table} ({f.key})"
+                       for f in form.fields if f.indexed]
     statements += [
         f"CREATE TABLE IF NOT EXISTS ref_{t} (id INTEGER PRIMARY KEY, "
         "number TEXT COLLATE NOCASE NOT NULL, name TEXT COLLATE NOCASE NOT NULL)"
-        for t in REF_TABLES
+        for t in ref_tables
     ]
     return ";\n".join(statements) + ";"
 
 
 class Store:
-    """The simulator's database: customers plus reference tables (org, user, staff, ...)."""
+    """The simulator's database: one table per form plus reference tables (org, user, ...)."""
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None, forms: Iterable[Form], ref_tables: Iterable[str]) -> None:
         self._conn = sqlite3.connect(path or ":memory:", check_same_thread=False,
                                      isolation_level=None)
         self._lock = threading.RLock()
         if path:
             self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=OFF")
-        self._conn.executescript(schema_sql())
+        self._conn.executescript(schema_sql(forms, ref_tables))
 
     def close(self) -> None:
         with self._lock:
@@ -76,17 +78,20 @@ class Store:
         rows = self.fetch(sql, params)
         return rows[0][0] if rows else None
 
-    def customer_count(self) -> int:
-        return int(self.scalar("SELECT count(*) FROM customer"))
+    def count(self, form: Form) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {form.table}"))
 
-    def load(self, refs: dict[str, Iterable[tuple]], customers: Iterable[Sequence[Any]]) -> None:
-        """Bulk-insert generated reference rows and customers (columns in COLUMNS order)."""
-        marks = ", ".join("?" * len(COLUMNS))
+    def load_refs(self, refs: dict[str, Iterable[tuple]]) -> None:
         with self.transaction() as conn:
             for table, rows in refs.items():
                 conn.executemany(f"INSERT OR REPLACE INTO ref_{table} VALUES (?, ?, ?)", rows)
-            conn.executemany(f"INSERT INTO customer ({', '.join(COLUMNS)}) VALUES ({marks})",
-                             customers)
+
+    def load(self, form: Form, rows: Iterable[Sequence[Any]]) -> None:
+        """Bulk-insert generated rows (columns in the form's field order)."""
+        marks = ", ".join("?" * len(form.columns))
+        with self.transaction() as conn:
+            conn.executemany(f"INSERT INTO {form.table} ({', '.join(form.columns)}) "
+                             f"VALUES ({marks})", rows)
 
     def table_exists(self, name: str) -> bool:
         return bool(self.scalar("SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?",

@@ -29,7 +29,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync.identifiers import name_list, quote_mysql
-from kd_assets.sync.sqltext import Kind, datetime_text
+from kd_assets.sync.sqltext import Kind, datetime_text, decimal_text
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def tsv_column(values, kind: Kind) -> list[str]:
     if name == "int":
         text = s.fillna(0).astype("int64").to_numpy().astype(str).astype(object)
     elif name == "decimal":
-        text = np.char.mod(f"%.{scale}f", s.fillna(0).to_numpy(dtype="float64")).astype(object)
+        text = decimal_text(s, scale)
     else:
         text = np.where(s.fillna(False).to_numpy(dtype=bool), "1", "0").astype(object)
     text[missing] = _TSV_NULL

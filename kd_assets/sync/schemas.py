@@ -25,7 +25,8 @@ EARLIEST_PLAUSIBLE = pd.Timestamp("1990-01-01")
 DEFAULT_SOURCE_TIMEZONE = "Asia/Shanghai"
 REJECT_COLUMNS = ["key", "change_time", "reasons", "payload"]
 
-_DTYPES = {"int": "Int64", "decimal": "float64", "text": "object", "code": "object",
+# Decimals are exact Decimal objects (object dtype), rounded to the column's scale.
+_DTYPES = {"int": "Int64", "decimal": "object", "text": "object", "code": "object",
            "datetime": "datetime64[ns]", "bool": "boolean"}
 
 

@@ -35,6 +35,13 @@ def datetime_text(values) -> np.ndarray:
     return np.where(np.isnat(arr), None, text.astype(object))
 
 
+def decimal_text(s: pd.Series, scale: int) -> np.ndarray:
+    """Fixed-point text with ``scale`` digits of each value (Decimal, int or float; 0 for missing).
+    Decimals format exactly; formatting through float64 lost digits above ~9·10^13 at scale 2."""
+    spec = f".{scale}f"
+    return np.array([format(v, spec) for v in s.fillna(0).tolist()], dtype=object)
+
+
 def sql_literals(values, kind: Kind) -> np.ndarray:
     """MySQL literal text for one column (object array of str), NULL for missing values."""
     name, scale = kind
@@ -43,7 +50,7 @@ def sql_literals(values, kind: Kind) -> np.ndarray:
     if name == "int":
         text = s.fillna(0).astype("int64").to_numpy().astype(str).astype(object)
     elif name == "decimal":
-        text = np.char.mod(f"%.{scale}f", s.fillna(0).to_numpy(dtype="float64")).astype(object)
+        text = decimal_text(s, scale)
     elif name == "bool":
         text = np.where(s.fillna(False).to_numpy(dtype=bool), "1", "0").astype(object)
     elif name == "datetime":

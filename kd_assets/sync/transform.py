@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Sequence
 
 import numpy as np
@@ -122,14 +123,37 @@ def _to_int(col: ColumnSpec, text: np.ndarray, blank: np.ndarray):
     return num.mask(bad).astype("Int64"), bad, f"is not an integer within {col.sql_type}"
 
 
-def _to_decimal(col: ColumnSpec, text: list, blank: np.ndarray):
-    # float64 rounded to the column's scale: exact for the magnitudes of money amounts here
-    # (< 2**53 cents) and vectorised; the database stores the same rounded value.
-    precision, scale = col.precision_scale
-    num = pd.to_numeric(pd.Series(text), errors="coerce").astype("float64").round(scale)
-    bad = ((num.isna() & ~blank) | ~np.isfinite(num.fillna(0)) | (num.abs() >= 10.0 ** (precision - scale)))
-    bad = bad.to_numpy()
-    return num.mask(bad), bad, f"is not a number that fits {col.sql_type}"
+def _to_decimal(col: ColumnSpec, text: np.ndarray, blank: np.ndarray):
+    values, bad = exact_decimals(text.tolist(), *col.precision_scale)
+    return values, bad, f"is not a number that fits {col.sql_type}"
+
+
+def exact_decimals(texts: Sequence, precision: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """(Decimals rounded half-up to ``scale`` as MySQL rounds, mask of values that are not numbers
+    or do not fit ``decimal(precision, scale)``); None stays None.
+
+    Exact where float64 is not: a decimal(18,2) holds 16 integer digits, float64 about 15.9, so
+    9999999999999999.99 came out as 1e16 (and was refused by the column's range). The client
+    decodes JSON numbers as Decimal, so no digit is lost on the way here either.
+    """
+    context = Context(prec=max(28, precision + 2), rounding=ROUND_HALF_UP, traps=[InvalidOperation])
+    quantum, limit = Decimal(1).scaleb(-scale), Decimal(10) ** (precision - scale)
+    create, quantize = context.create_decimal, Decimal.quantize
+    out = np.full(len(texts), None, dtype=object)
+    bad = np.zeros(len(texts), dtype=bool)
+    for pos, text in enumerate(texts):
+        if text is None:
+            continue
+        try:
+            value = quantize(create(text), quantum, context=context)
+        except (InvalidOperation, ValueError, TypeError):  # not a number, or more digits than fit
+            bad[pos] = True
+            continue
+        if value.is_nan() or abs(value) >= limit:
+            bad[pos] = True
+        else:
+            out[pos] = value if value else abs(value)  # -0.00 is 0.00, as the column stores it
+    return out, bad
 
 
 def _to_datetime(col: ColumnSpec, text: list, blank: np.ndarray):
@@ -165,8 +189,7 @@ def coerce_frame(spec: SyncSpec, frame: pd.DataFrame) -> pd.DataFrame:
         if col.conversion == "int":
             out[col.name] = pd.to_numeric(s).astype("Int64")
         elif col.conversion == "decimal":
-            out[col.name] = pd.to_numeric(s.astype(object), errors="coerce").astype("float64").round(
-                col.precision_scale[1])
+            out[col.name] = exact_decimals(_clean_text(s.astype(object).tolist()), *col.precision_scale)[0]
         elif col.conversion == "datetime":
             out[col.name] = pd.to_datetime(s).astype("datetime64[ns]")
         elif col.conversion == "bool":

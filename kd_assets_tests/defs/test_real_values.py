@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -76,3 +77,23 @@ def test_wrong_kd_lcid_fails_the_run_naming_it_instead_of_quarantining_every_row
     assert f"KD_LCID={lcid}" in str(failure.event_specific_data.error)
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
     assert table_keys(sqlite_url, QUARANTINE) == set()
+
+
+def test_decimals_round_trip_exactly_into_mariadb(sim, mysql_url):
+    """decimal(18,2) holds 16 integer digits; float64 kept ~15.9 and refused or changed them."""
+    day, keys = busy_day_keys(sim)
+    amounts = {keys[0]: ("9999999999999999.99", "9999999999999999.99"),
+               keys[1]: ("1234567890123.455", "1234567890123.46"),   # half-up, as MySQL rounds
+               keys[2]: ("90071992547409.93", "90071992547409.93"),  # above 2**53 cents
+               keys[3]: (1.005, "1.01")}  # a JSON number: decoded as the decimal it spells, not a float
+    for key, (sent, _) in amounts.items():
+        dba_update(sim, key, FRegisterFund=sent)
+
+    result = sync(resources(sim, mysql_url), day)
+
+    assert result.success
+    with sa.create_engine(mysql_url).connect() as conn:
+        stored = dict(conn.execute(sa.text(f"SELECT data_id, registered_capital FROM {TARGET} "
+                                           f"WHERE data_id IN ({', '.join(map(str, amounts))})")).all())
+    assert stored == {key: Decimal(expected) for key, (_, expected) in amounts.items()}
+    assert table_keys(mysql_url, QUARANTINE) == set()

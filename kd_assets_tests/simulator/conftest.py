@@ -17,9 +17,17 @@ ALL_KEYS = ("FCUSTID,FMasterId,FNumber,FName,FUseOrgId.FNumber,FDocumentStatus,F
 class Kingdee:
     """Calls services of one simulator over HTTP with a cookie-keeping session."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, form: str = FORM, key: str = "FCUSTID") -> None:
         self.handle = handle
+        self.form = form
+        self.key = key
         self.http = requests.Session()
+
+    def on(self, form: str, key: str) -> "Kingdee":
+        """A caller of another form sharing this one's session."""
+        other = Kingdee(self.handle, form, key)
+        other.http = self.http
+        return other
 
     def url(self, service: str) -> str:
         return self.handle.base_url + service + p.SERVICE_SUFFIX
@@ -38,7 +46,7 @@ class Kingdee:
 
     def query(self, field_keys: str = ALL_KEYS, service: str = p.EXECUTE_BILL_QUERY,
               **params: Any) -> Any:
-        data = {"FormId": FORM, "FieldKeys": field_keys, **params}
+        data = {"FormId": self.form, "FieldKeys": field_keys, **params}
         response = self.post(service, {"data": data})
         assert response.status_code == 200, response.text
         return response.json()
@@ -48,9 +56,9 @@ class Kingdee:
         found, last = [], 0
         extra = params.pop("FilterString", "")
         while True:
-            where = f"FCUSTID > {last}" + (f" and ({extra})" if extra else "")
-            page = self.query("FCUSTID," + field_keys, FilterString=where,
-                              OrderString="FCUSTID ASC", **params)
+            where = f"{self.key} > {last}" + (f" and ({extra})" if extra else "")
+            page = self.query(f"{self.key}," + field_keys, FilterString=where,
+                              OrderString=f"{self.key} ASC", **params)
             assert isinstance(page, list) and (not page or isinstance(page[0], list)), page
             found += [row[1:] for row in page]
             if len(page) < self.handle.config.max_limit:

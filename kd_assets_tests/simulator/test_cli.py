@@ -19,6 +19,7 @@ def test_help_documents_every_option():
     for f in fields(SimulatorConfig):
         assert "--" + f.name.replace("_", "-") in result.stdout
     assert "--activity" in result.stdout and "/_sim/" in result.stdout
+    assert "--forms-dir DIR" in result.stdout and "BD_MATERIAL" in result.stdout
 
 
 def test_options_map_onto_the_config():
@@ -27,6 +28,13 @@ def test_options_map_onto_the_config():
     assert (config.port, config.customers, config.max_limit, config.fail_rate) == (0, 12, 500, 0.1)
     assert config.shuffle_unordered and not config.enable_clears_forbid_date and config.acct_id == "x"
     assert parse_args([]) == SimulatorConfig()
+
+
+def test_form_options_are_repeatable():
+    config = parse_args(["--forms-dir", "a", "--form-dirs", "b", "--rows", "BD_Department=7",
+                         "--rows", "BD_Customer=3", "--suppliers", "4", "--materials", "5"])
+    assert config.form_dirs == ("a", "b") and config.rows == {"BD_Department": 7, "BD_Customer": 3}
+    assert (config.suppliers, config.materials) == (4, 5)
 
 
 def test_cli_prints_base_url_and_serves(tmp_path):
@@ -40,6 +48,8 @@ def test_cli_prints_base_url_and_serves(tmp_path):
         login = requests.post(base_url + p.VALIDATE_USER + p.SERVICE_SUFFIX,
                               json={"parameters": ["kd-demo", "demo", "demo-pass", 2052]}, timeout=10)
         assert login.json()["LoginResultType"] == 1
+        banner += "".join(process.stdout.readline() for _ in range(11))
+        assert "BD_Supplier: 300 rows" in banner and "BD_Customer: 50 rows" in banner
     finally:
         process.terminate()
         process.wait(timeout=10)

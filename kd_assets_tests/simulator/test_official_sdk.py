@@ -54,3 +54,30 @@ def test_sdk_raises_on_response_error_bodies(kd):
     kd.admin("faults", {"script": [{"kind": "response_error"}]})
     with pytest.raises(RuntimeError):
         official_sdk(kd.handle).ExecuteBillQuery(QUERY)
+
+
+@pytest.mark.parametrize("form,key,fields,prefix", [
+    ("BD_Customer", "FCUSTID", "FCUSTID,FNumber,FName,FUseOrgId.FNumber,FModifyDate,FApproveDate", "CUST"),
+    ("BD_Supplier", "FSupplierId", "FSupplierId,FNumber,FName,FGroup.FNumber,FModifyDate,FAuditDate", "VEN"),
+    ("BD_MATERIAL", "FMATERIALID", "FMATERIALID,FNumber,FName,FBaseUnitId.FNumber,FModifyDate,FApproveDate", "MAT"),
+])
+def test_sdk_queries_and_writes_each_shipped_form(kd, form, key, fields, prefix):
+    sdk = official_sdk(kd.handle)
+    query = {"FormId": form, "FieldKeys": fields, "FilterString": f"{key} > 0 and FDocumentStatus = 'C'",
+             "OrderString": f"{key} ASC", "Limit": 40}
+    rows = json.loads(sdk.ExecuteBillQuery(query))
+    assert len(rows) == 40 and all(r[1].startswith(prefix) for r in rows) and all(r[5] for r in rows)
+    assert rows == kd.post("Kingdee.BOS.WebApi.ServicesStub.DynamicFormService.ExecuteBillQuery",
+                           {"data": query}).json()
+    assert json.loads(sdk.BillQuery(query))[0][key] == rows[0][0]
+    info = json.loads(sdk.QueryBusinessInfo({"FormId": form}))
+    assert info["Result"]["NeedReturnData"]["PkFieldName"] == key
+    saved = json.loads(sdk.Save(form, {"Model": {key: 0, "FName": "官方SDK测试"}}))
+    row_id = saved["Result"]["Id"]
+    assert saved["Result"]["Number"].startswith(prefix)
+    for op in ("Forbid", "Enable"):
+        assert json.loads(sdk.ExcuteOperation(form, op, {"Ids": str(row_id)}))["Result"]["ResponseStatus"]["IsSuccess"]
+    assert json.loads(sdk.Audit(form, {"Ids": str(row_id)}))["Result"]["ResponseStatus"]["IsSuccess"]
+    assert json.loads(sdk.UnAudit(form, {"Ids": str(row_id)}))["Result"]["ResponseStatus"]["IsSuccess"]
+    deleted = json.loads(sdk.Delete(form, {"Ids": str(row_id)}))
+    assert deleted["Result"]["ResponseStatus"]["SuccessEntitys"][0]["Id"] == row_id

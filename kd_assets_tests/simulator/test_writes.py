@@ -195,8 +195,16 @@ def test_background_activity_changes_data_through_the_write_services(simulator_f
     assert handle.activity is not None
     kd = Kingdee(handle)
     kd.login()
-    before = {r[0]: r[1:] for r in kd.query("FCUSTID,FTEL,FForbidStatus,FDocumentStatus")}
+    callers = {kd.on("BD_Customer", "FCUSTID"): "FTEL", kd.on("BD_Supplier", "FSupplierId"): "FAddress",
+               kd.on("BD_MATERIAL", "FMATERIALID"): "FSpecification"}
+
+    def snapshot() -> list[dict]:
+        return [{r[0]: r[1:] for r in caller.rows(f"{caller.key},{edited},FForbidStatus,FDocumentStatus")}
+                for caller, edited in callers.items()]
+
+    before = snapshot()
     Activity(handle.app).round()  # one round, run directly instead of waiting for the timer
-    after = {r[0]: r[1:] for r in kd.query("FCUSTID,FTEL,FForbidStatus,FDocumentStatus")}
-    assert len(after) == len(before) + 1  # one new customer
-    assert sum(before[k] != after[k] for k in before) >= 3  # edits, forbids, audits
+    after = snapshot()
+    for old, new in zip(before, after):  # every served form changes
+        assert len(new) == len(old) + 1  # one new row
+        assert sum(old[k] != new[k] for k in old) >= 3  # edits, forbids, audits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pandas as pd
 import pytest
@@ -39,14 +40,23 @@ def test_text_is_trimmed_and_blank_is_null(value, expected):
     assert one(short_name=value)["short_name"] == expected
 
 
-@pytest.mark.parametrize("value, expected", [(1000000, 1000000.0), ("2500000.5", 2500000.5), (" 12 ", 12.0),
-                                             (0, 0.0), ("", None), (None, None), (1.005, 1.0)])
-def test_decimal_from_number_or_numeric_string_rounded_to_scale(value, expected):
+@pytest.mark.parametrize("value, expected", [
+    (1000000, "1000000.00"), ("2500000.5", "2500000.50"), (" 12 ", "12.00"), (0, "0.00"), ("-0", "0.00"),
+    ("", None), (None, None), (1.005, "1.01"), ("0.125", "0.13"), ("-0.125", "-0.13"), ("1e3", "1000.00"),
+    ("9999999999999999.99", "9999999999999999.99"), (Decimal("9999999999999999.994"), "9999999999999999.99"),
+    ("90071992547409.93", "90071992547409.93"), ("1234567890123.455", "1234567890123.46"),
+])
+def test_decimal_is_exact_and_rounded_half_up_to_scale_like_mysql(value, expected):
+    """Through float64, 9999999999999999.99 became 1e16 and 1234567890123.455 rounded down."""
     got = one(registered_capital=value)["registered_capital"]
-    assert (pd.isna(got) and expected is None) or got == expected
+    if expected is None:
+        assert got is None
+    else:
+        assert type(got) is Decimal and str(got) == expected
 
 
-@pytest.mark.parametrize("value", ["12abc", "1e999", 1e17, "NaN-ish"])
+@pytest.mark.parametrize("value", ["12abc", "1e999", 1e17, "NaN-ish", "NaN", "Infinity", "10000000000000000.00",
+                                   "9999999999999999.995", True])
 def test_bad_decimal_is_a_conversion_error_naming_key_and_field(value):
     (err,) = errors_of(registered_capital=value)
     assert err["field"] == "FRegisterFund" and err["column"] == "registered_capital"

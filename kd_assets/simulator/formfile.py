@@ -1,0 +1,256 @@
+"""Field tables (forms/*.yaml) → validated Form objects; a mistake names the file and the field.
+
+The package ships BD_Customer, BD_Supplier and BD_MATERIAL plus refs.yaml (reference tables all
+forms share); `--forms-dir DIR` adds more forms without Python. forms/README.md is the format.
+"""
+
+from __future__ import annotations
+
+import functools
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from kd_assets.simulator.fields import KINDS, REF, STAMPS, STATUS, DATE, Field, Form, Stamp
+from kd_assets.simulator.generators import GENERATORS, STEP_KEYS
+
+FORMS_DIR = Path(__file__).parent / "forms"
+SHARED_REFS = "refs.yaml"
+_FORM_KEYS = {"form", "name", "table", "key", "master", "number", "first_id", "rows_option",
+              "default_rows", "seed_offset", "aliases", "statuses", "orgs", "stamps",
+              "change_fields", "refs", "fields", "generate", "activity"}
+_FIELD_KEYS = {"key", "kind", "label", "ref", "editable", "indexed", "default"}
+_DIRTY_KINDS = {"blank", "negative", "bad_credit_code"}
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: ~10x faster
+_NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+class FormFileError(ValueError):
+    """A field table that cannot be served: the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Everything the simulator serves: forms by lower-case id, and all reference tables."""
+
+    forms: dict[str, Form]
+    refs: dict[str, list[tuple]]
+    use_org_sets: list
+
+    def get(self, form_id: str) -> Form | None:
+        return self.forms.get(str(form_id).strip().lower())
+
+
+class _Checker:
+    """Validation helpers that prefix every message with the file (and where in it)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, message: str) -> None:
+        raise FormFileError(f"{self.path}: {where}: {message}")
+
+    def name(self, where: str, value: Any) -> str:
+        if not isinstance(value, str) or not value or not set(value) <= _NAME_CHARS:
+            self.fail(where, f"{value!r} is not a field name (letters, digits, _)")
+        return value
+
+    def mapping(self, where: str, value: Any, keys: Iterable[str] = ()) -> dict:
+        if not isinstance(value, dict):
+            self.fail(where, f"expected a mapping, got {type(value).__name__}")
+        missing = [k for k in keys if k not in value]
+        if missing:
+            self.fail(where, f"missing {', '.join(missing)}")
+        return value
+
+    def ref_rows(self, where: str, rows: Any) -> list[tuple]:
+        if not isinstance(rows, list) or not rows:
+            self.fail(where, "expected a list of [id, FNumber, FName] rows")
+        out = []
+        for i, row in enumerate(rows):
+            if not (isinstance(row, list) and len(row) == 3 and isinstance(row[0], int)):
+                self.fail(f"{where}[{i}]", f"expected [integer id, FNumber, FName], got {row!r}")
+            out.append((row[0], str(row[1]), str(row[2])))
+        return out
+
+
+def _read(path: Path) -> Any:
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
+
+
+def load_shared_refs(path: Path = FORMS_DIR / SHARED_REFS) -> tuple[dict[str, list[tuple]], list]:
+    check = _Checker(path)
+    doc = check.mapping("top level", _read(path),
+                        ("tables", "use_org_sets"))
+    tables = {check.name(f"tables.{t}", t): check.ref_rows(f"tables.{t}", rows)
+              for t, rows in check.mapping("tables", doc["tables"]).items()}
+    return tables, doc["use_org_sets"]
+
+
+def _field(check: _Checker, index: int, raw: Any) -> Field:
+    where = f"fields[{index}]"
+    raw = check.mapping(where, raw, ("key", "kind", "label"))
+    key = check.name(where + ".key", raw["key"])
+    where = f"field {key}"
+    unknown = set(raw) - _FIELD_KEYS
+    if unknown:
+        check.fail(where, f"unknown settings {sorted(unknown)}; known: {sorted(_FIELD_KEYS)}")
+    if raw["kind"] not in KINDS:
+        check.fail(where, f"kind {raw['kind']!r} is not one of {', '.join(KINDS)}")
+    if (raw["kind"] == REF) != ("ref" in raw):
+        check.fail(where, "a ref field needs `ref: TABLE`, and only ref fields have one")
+    ref = check.name(where + " ref", raw["ref"]) if "ref" in raw else None
+    return Field(key, raw["kind"], str(raw["label"]), ref, bool(raw.get("editable", True)),
+                 bool(raw.get("indexed", False)), raw.get("default"))
+
+
+def _steps(check: _Checker, where: str, steps: Any, fields: dict[str, Field],
+           made: set[str] | None = None) -> list[dict]:
+    """Validate steps; with `made` (fields generated so far), a step may only read those."""
+    if not isinstance(steps, list):
+        check.fail(where, "expected a list of steps")
+    for i, step in enumerate(steps):
+        step = check.mapping(f"{where}[{i}]", step, ("field", "gen"))
+        here = f"{where}[{i}] (field {step['field']})"
+        if step["field"] not in fields:
+            check.fail(here, f"no field {step['field']!r} in fields")
+        if step["gen"] not in GENERATORS:
+            check.fail(here, f"unknown generator {step['gen']!r}; known: {', '.join(GENERATORS)}")
+        missing = [p for p in GENERATORS[step["gen"]][0] if p not in step]
+        unknown = set(step) - STEP_KEYS - set(GENERATORS[step["gen"]][0])
+        if missing or unknown:
+            check.fail(here, f"generator {step['gen']} needs {list(GENERATORS[step['gen']][0])}; "
+                             f"missing {missing}, unknown {sorted(unknown)}")
+        if "of" in step and step["of"] not in fields:
+            check.fail(here, f"`of: {step['of']}` names no field")
+        reads = step.get("of") or (step["field"] if step["gen"] == "as_text" else None)
+        if made is not None and reads is not None and reads not in made:
+            check.fail(here, f"reads {reads}, which no earlier step generates")
+        if made is not None:
+            made.add(step["field"])
+        if step["gen"] in ("ref", "region_ref") and fields[step["field"]].kind != REF:
+            check.fail(here, f"generator {step['gen']} needs a ref field")
+    return steps
+
+
+def _recipe(check: _Checker, raw: Any, fields: dict[str, Field]) -> dict:
+    recipe = dict(check.mapping("generate", raw or {}))
+    made: set[str] = set()  # row steps run after master steps and may read their fields
+    for part in ("master", "row"):
+        recipe[part] = _steps(check, f"generate.{part}", recipe.get(part, []), fields, made)
+    for i, kind in enumerate(recipe.get("dirty") or []):
+        name, field = next(iter(kind.items())) if isinstance(kind, dict) else (kind, None)
+        if (name, field) != ("modify_before_create", None) and (
+                name not in _DIRTY_KINDS or field not in fields):
+            check.fail(f"generate.dirty[{i}]", f"{kind!r}: expected modify_before_create or "
+                                               f"{{{'|'.join(sorted(_DIRTY_KINDS))}: FIELD}}")
+    return recipe
+
+
+def _field_of(check: _Checker, fields: dict[str, Field], where: str, key: Any,
+              kinds: tuple[str, ...] = ()) -> str:
+    if key not in fields:
+        check.fail(where, f"{key!r} is not one of the fields")
+    if kinds and fields[key].kind not in kinds:
+        check.fail(where, f"field {key} has kind {fields[key].kind}, expected {'/'.join(kinds)}")
+    return key
+
+
+def load_form(path: Path) -> Form:
+    """Read and validate one field table (cached while its text is unchanged)."""
+    return _load_form(path, path.read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=64)
+def _load_form(path: Path, text: str) -> Form:
+    check = _Checker(path)
+    try:
+        doc = yaml.load(text, Loader=_LOADER)
+    except yaml.YAMLError as err:
+        raise FormFileError(f"{path}: not valid YAML: {err}") from None
+    doc = check.mapping("top level", doc, ("form", "name", "table", "key", "master", "number",
+                                           "statuses", "orgs", "stamps", "fields"))
+    unknown = set(doc) - _FORM_KEYS
+    if unknown:
+        check.fail("top level", f"unknown settings {sorted(unknown)}; known: {sorted(_FORM_KEYS)}")
+    raw_fields = doc["fields"] if isinstance(doc["fields"], list) else check.fail("fields", "expected a list")
+    fields: dict[str, Field] = {}
+    for i, raw in enumerate(raw_fields):
+        field = _field(check, i, raw)
+        if field.key.lower() in {k.lower() for k in fields}:
+            check.fail(f"field {field.key}", "defined twice (keys are case-insensitive)")
+        fields[field.key] = field
+    number = check.mapping("number", doc["number"], ("field", "prefix"))
+    statuses = check.mapping("statuses", doc["statuses"], ("document", "forbid"))
+    orgs = check.mapping("orgs", doc["orgs"], ("create", "use"))
+    stamps = {}
+    for name in STAMPS:
+        raw = check.mapping(f"stamps.{name}", check.mapping("stamps", doc["stamps"], STAMPS)[name],
+                            ("date", "user"))
+        stamps[name] = Stamp(_field_of(check, fields, f"stamps.{name}.date", raw["date"], (DATE,)),
+                             _field_of(check, fields, f"stamps.{name}.user", raw["user"], (REF,)))
+    aliases = {}
+    for alias, target in (doc.get("aliases") or {}).items():
+        aliases[check.name("aliases", alias).lower()] = _field_of(check, fields, f"aliases.{alias}", target)
+    refs = {check.name(f"refs.{t}", t): check.ref_rows(f"refs.{t}", rows)
+            for t, rows in (doc.get("refs") or {}).items()}
+    activity = check.mapping("activity", doc.get("activity") or {})
+    for part in ("create",):
+        _steps(check, f"activity.{part}", activity.get(part, []), fields)
+    if "edit" in activity:
+        _steps(check, "activity.edit", [activity["edit"]], fields)
+    form_id = check.name("form", doc["form"])
+    return Form(
+        form_id=form_id, name=str(doc["name"]), table=check.name("table", doc["table"]),
+        key=_field_of(check, fields, "key", doc["key"], ("int",)),
+        master=_field_of(check, fields, "master", doc["master"], ("int",)),
+        number=_field_of(check, fields, "number.field", number["field"]),
+        number_prefix=str(number["prefix"]), number_digits=int(number.get("digits", 6)),
+        first_id=int(doc.get("first_id", 100001)), fields=tuple(fields.values()), aliases=aliases,
+        document_status=_field_of(check, fields, "statuses.document", statuses["document"], (STATUS,)),
+        forbid_status=_field_of(check, fields, "statuses.forbid", statuses["forbid"], (STATUS,)),
+        create_org=_field_of(check, fields, "orgs.create", orgs["create"], (REF,)),
+        use_org=_field_of(check, fields, "orgs.use", orgs["use"], (REF,)), stamps=stamps,
+        change_fields=tuple(_field_of(check, fields, "change_fields", k, (DATE,))
+                            for k in doc.get("change_fields") or ()),
+        refs=refs, recipe=_recipe(check, doc.get("generate"), fields), activity=activity,
+        count_option=doc.get("rows_option"), default_rows=int(doc.get("default_rows", 100)),
+        seed_offset=int(doc.get("seed_offset", zlib.crc32(form_id.encode()) % 1_000_000)),
+        source=str(path))
+
+
+def form_files(directory: Path) -> list[Path]:
+    """The field tables of a folder (every *.yaml but the shared refs file)."""
+    if not directory.is_dir():
+        raise FormFileError(f"{directory}: forms folder does not exist")
+    return sorted(p for p in directory.glob("*.y*ml") if p.name != SHARED_REFS)
+
+
+def load_catalog(extra_dirs: Iterable[str | Path] = ()) -> Catalog:
+    """The shipped forms plus those of `extra_dirs`; one form id and one ref table name once."""
+    refs, use_org_sets = load_shared_refs()
+    refs = dict(refs)
+    forms: dict[str, Form] = {}
+    tables: dict[str, str] = {}
+    for path in [*form_files(FORMS_DIR), *(p for d in extra_dirs for p in form_files(Path(d)))]:
+        form = load_form(path)
+        clash = forms.get(form.form_id.lower()) or next(
+            (f for f in forms.values() if f.table == form.table), None)
+        if clash is not None:
+            raise FormFileError(f"{path}: form {form.form_id} (table {form.table}) is already "
+                                f"served from {clash.source}")
+        for table, rows in form.refs.items():
+            if table in refs and refs[table] != rows:
+                raise FormFileError(f"{path}: refs.{table} differs from the table of the same "
+                                    f"name in {tables.get(table, FORMS_DIR / SHARED_REFS)}")
+            refs[table], tables[table] = rows, str(path)
+        forms[form.form_id.lower()] = form
+    for form in forms.values():
+        for field in form.fields:
+            if field.ref and field.ref not in refs:
+                raise FormFileError(f"{form.source}: field {field.key}: reference table "
+                                    f"{field.ref!r} is neither in refs: nor in {SHARED_REFS}")
+    return Catalog(forms, refs, use_org_sets)
