@@ -271,6 +271,14 @@ class TargetStore(SyncLog):
         for chunk in self._keyset(t, cols, sa.true(), chunk_size):
             yield from chunk
 
+    def iter_target(self, where, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[pd.DataFrame]:
+        """Target rows matching ``where`` (spec columns and is_deleted) by key, typed as ``to_frame``
+        types them: what content verification compares with the source."""
+        t = self.tables.target
+        cols = [t.c[c.name] for c in self.spec.columns] + [t.c.is_deleted]
+        for chunk in self._keyset(t, cols, where, chunk_size):
+            yield coerce_frame(self.spec, pd.DataFrame(chunk, columns=[c.name for c in cols]))
+
     def soft_delete(self, keys: Iterable[int], run_id: str) -> int:
         """Mark rows deleted at the source (found by a key scan); returns rows newly marked.
 
