@@ -3,7 +3,8 @@
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.bench_simulator", "bench.bench_fetch", "bench.bench_load", "bench.bench_incremental"]
+BENCHMARKS = ["bench.bench_simulator", "bench.bench_fetch", "bench.bench_load", "bench.bench_incremental",
+              "bench.bench_verify"]
 
 
 def main() -> int:

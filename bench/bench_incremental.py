@@ -17,12 +17,10 @@ import argparse
 import datetime as dt
 import random
 import time
-import uuid
 
 import dagster as dg
-import sqlalchemy as sa
 
-from bench.harness import DEMO_CREDENTIALS, peak_rss_mb, simulator_process
+from bench.harness import DEMO_CREDENTIALS, peak_rss_mb, scratch_database, simulator_process
 from kd_assets.defs.assets import kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.sensors import kingdee_customers_change_sensor
@@ -30,7 +28,6 @@ from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import ClientConfig, K3CloudClient
 from kd_assets.sync.spec import load_spec
 
-MYSQL_SERVER = "mysql+pymysql://root@127.0.0.1:3306"
 CLOCK = "2025-06-30 12:00:00"
 SPEC = load_spec("bd_customer")
 ASSETS = [kingdee_customers_raw, kingdee_customers_clean, wk_wodtop_customer]
@@ -52,44 +49,36 @@ def _edit_customers(base_url: str, share: float) -> tuple[int, float]:
 
 
 def run(customers: int, share: float) -> None:
-    server = sa.create_engine(f"{MYSQL_SERVER}/", isolation_level="AUTOCOMMIT")
-    db = f"kdbench_{uuid.uuid4().hex[:8]}"
-    with server.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {db} CHARACTER SET utf8mb4"))
-    try:
-        with simulator_process(customers, "--history-days", "365", "--clock-start", CLOCK,
-                               "--session-ttl", "0") as (base_url, startup_s):
-            res = {"kingdee": KingdeeResource(server_url=base_url, **DEMO_CREDENTIALS),
-                   "target_db": MySQLResource(url=f"{MYSQL_SERVER}/{db}?charset=utf8mb4")}
-            first = (dt.date.fromisoformat(CLOCK[:10]) - dt.timedelta(days=366)).isoformat()
-            tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": CLOCK[:10]}
-            with dg.instance_for_test() as instance:
+    with scratch_database() as url, simulator_process(customers, "--history-days", "365", "--clock-start", CLOCK,
+                                                      "--session-ttl", "0") as (base_url, startup_s):
+        res = {"kingdee": KingdeeResource(server_url=base_url, **DEMO_CREDENTIALS),
+               "target_db": MySQLResource(url=url)}
+        first = (dt.date.fromisoformat(CLOCK[:10]) - dt.timedelta(days=366)).isoformat()
+        tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": CLOCK[:10]}
+        with dg.instance_for_test() as instance:
+            started = time.perf_counter()
+            load = dg.materialize(ASSETS, tags=tags, resources=res, instance=instance)
+            load_s = time.perf_counter() - started
+            loaded = _metadata(load, "wk_wodtop_customer")["inserted"]
+            print(f"simulator start {startup_s:.1f} s; initial load of {loaded:,} rows over "
+                  f"{(dt.date.fromisoformat(CLOCK[:10]) - dt.date.fromisoformat(first)).days + 1} partitions: "
+                  f"{load_s:.1f} s = {loaded / load_s:,.0f} rows/s end to end")
+            edited, edit_s = _edit_customers(base_url, share)
+            print(f"edited {edited:,} customers ({share:.0%}) through Save in {edit_s:.1f} s")
+            with dg.build_sensor_context(instance=instance, resources=res) as context:
                 started = time.perf_counter()
-                load = dg.materialize(ASSETS, tags=tags, resources=res, instance=instance)
-                load_s = time.perf_counter() - started
-                loaded = _metadata(load, "wk_wodtop_customer")["inserted"]
-                print(f"simulator start {startup_s:.1f} s; initial load of {loaded:,} rows over "
-                      f"{(dt.date.fromisoformat(CLOCK[:10]) - dt.date.fromisoformat(first)).days + 1} partitions: "
-                      f"{load_s:.1f} s = {loaded / load_s:,.0f} rows/s end to end")
-                edited, edit_s = _edit_customers(base_url, share)
-                print(f"edited {edited:,} customers ({share:.0%}) through Save in {edit_s:.1f} s")
-                with dg.build_sensor_context(instance=instance, resources=res) as context:
-                    started = time.perf_counter()
-                    tick = kingdee_customers_change_sensor(context)
-                    tick_s = time.perf_counter() - started
-                partitions = [r.partition_key for r in tick.run_requests]
-                print(f"change sensor tick: {tick_s * 1000:.0f} ms, asked for {partitions}")
-                started = time.perf_counter()
-                inc = dg.materialize(ASSETS, partition_key=partitions[0], resources=res, instance=instance)
-                inc_s = time.perf_counter() - started
-                target = _metadata(inc, "wk_wodtop_customer")
-                print(f"incremental run of {partitions[0]}: {inc_s:.1f} s; updated {target['updated']:,}, "
-                      f"inserted {target['inserted']:,}, unchanged {target['unchanged']:,}; "
-                      f"Kingdee calls {_metadata(inc, 'kingdee_customers_raw')['kingdee_calls']}")
-                print(f"peak RSS of the benchmark process: {peak_rss_mb():,.0f} MiB")
-    finally:
-        with server.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {db}"))
+                tick = kingdee_customers_change_sensor(context)
+                tick_s = time.perf_counter() - started
+            partitions = [r.partition_key for r in tick.run_requests]
+            print(f"change sensor tick: {tick_s * 1000:.0f} ms, asked for {partitions}")
+            started = time.perf_counter()
+            inc = dg.materialize(ASSETS, partition_key=partitions[0], resources=res, instance=instance)
+            inc_s = time.perf_counter() - started
+            target = _metadata(inc, "wk_wodtop_customer")
+            print(f"incremental run of {partitions[0]}: {inc_s:.1f} s; updated {target['updated']:,}, "
+                  f"inserted {target['inserted']:,}, unchanged {target['unchanged']:,}; "
+                  f"Kingdee calls {_metadata(inc, 'kingdee_customers_raw')['kingdee_calls']}")
+            print(f"peak RSS of the benchmark process: {peak_rss_mb():,.0f} MiB")
 
 
 def main() -> None:

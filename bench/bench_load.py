@@ -64,14 +64,15 @@ def _when(rnd: random.Random, year_from: int = 2016) -> str | None:
     return text + f".{rnd.randrange(1000):03d}" if rnd.random() < 0.3 else text
 
 
+_FIRST_COLUMN = {c.field: c.name for c in reversed(SPEC.columns)}  # a field read by two columns: its first
+
+
 def _customer(rnd: random.Random, cust_id: int) -> list:
     code = "".join(rnd.choice(_CODE_CHARS) for _ in range(2)) + f"{rnd.randrange(10**6):06d}" + \
         "".join(rnd.choice(_CODE_CHARS) for _ in range(10))
     capital: object = round(rnd.uniform(0, 5e7), 2)
     if rnd.random() < 0.3:
         capital = f"{capital:.2f}"          # numeric string, as some servers send it
-    if rnd.random() < 0.005:
-        capital = "12abc"                   # dirty row → quarantine
     forbidden = rnd.random() < 0.1
     values = {
         "data_id": cust_id, "master_id": cust_id - cust_id % 3, "customer_number": f"CUST{cust_id:08d}",
@@ -87,7 +88,9 @@ def _customer(rnd: random.Random, cust_id: int) -> list:
         "forbidden_at": _when(rnd) if forbidden else None,
         "approved_at": _when(rnd) if rnd.random() < 0.8 else None,
     }
-    return [values[c.name] for c in SPEC.columns]
+    if rnd.random() < 0.005:
+        values["master_id"] = "12abc"       # dirty row → quarantine
+    return [values[_FIRST_COLUMN[field]] for field in SPEC.field_keys]
 
 
 # ---- databases --------------------------------------------------------------------------
@@ -125,7 +128,7 @@ def measure_pipeline(n_rows: int) -> dict:
         return out
 
     with fresh_database() as url:
-        store = TargetStore(create_target_engine(url), SPEC, load_file=LOAD_FILE)
+        store = TargetStore(create_target_engine(url, load_file=LOAD_FILE), SPEC, load_file=LOAD_FILE)
         store.ensure_tables()
         with store.engine.connect() as conn:
             write_path = ("LOAD DATA LOCAL INFILE + INSERT … SELECT" if LOAD_FILE and load_file_available(conn)

@@ -6,11 +6,15 @@ import resource
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import sqlalchemy as sa
+
 DEMO_CREDENTIALS = dict(acct_id="kd-demo", username="demo", app_id="300001_S0RBU1NFVFMtREVNTy1BUFAtU0VDUkVU",
                         app_secret="kdassets-demo-app-secret")
+MYSQL_SERVER = "mysql+pymysql://root@127.0.0.1:3306"
 
 
 @contextmanager
@@ -33,3 +37,18 @@ def simulator_process(customers: int, *options: str) -> Iterator[tuple[str, floa
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def scratch_database(server_url: str = MYSQL_SERVER) -> Iterator[str]:
+    """A new, empty MariaDB database for one benchmark; yields its URL and drops it afterwards."""
+    server = sa.create_engine(f"{server_url}/", isolation_level="AUTOCOMMIT")
+    db = f"kdbench_{uuid.uuid4().hex[:8]}"
+    with server.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {db} CHARACTER SET utf8mb4"))
+    try:
+        yield f"{server_url}/{db}?charset=utf8mb4"
+    finally:
+        with server.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {db}"))
+        server.dispose()

@@ -28,6 +28,7 @@ from kd_assets.sync import source_now
 from kd_assets.sync.keydiff import Kind
 from kd_assets.sync.reconcile import WITHHELD_ADVICE, ReconcileReport, SourceScanError, reconcile
 from kd_assets.sync.synclog import SyncRecord
+from kd_assets.sync.verify_scope import verify_days_from_env
 
 RECONCILIATION = f"{TARGET}_reconciliation"
 CHECK = "source_reconciliation"
@@ -39,6 +40,8 @@ class ReconcileConfig(dg.Config):
     dry_run: bool = Field(default=False, description="Only report differences; heal and delete nothing")
     max_delete_share: Optional[float] = Field(
         default=None, description="Overrides KD_MAX_DELETE_SHARE for this run, e.g. to apply a real mass delete")
+    full_content_verify: bool = Field(
+        default=False, description="Verify the content of every row, not only today's KD_VERIFY_DAYS slice")
 
 
 @dg.asset(
@@ -50,7 +53,9 @@ class ReconcileConfig(dg.Config):
                     "remain; warns when rows had to be healed.")],
     description=f"Compares a complete key scan of {SPEC.form_id} (keys, change times, statuses) with {TARGET} "
                 "and CHANGES THE TARGET: re-fetches missing, stale and status-drifted rows by key and upserts "
-                "them; soft-deletes rows deleted at the source, unless an unusual share vanished at once.",
+                "them; soft-deletes rows deleted at the source, unless an unusual share vanished at once. Then "
+                "re-reads the content of today's slice of rows (all rows every KD_VERIFY_DAYS) and heals what "
+                "differs, such as edits that stamped no change time.",
 )
 def wk_wodtop_customer_reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig,
                                       kingdee: KingdeeResource, target_db: MySQLResource):
@@ -65,7 +70,8 @@ def wk_wodtop_customer_reconciliation(context: dg.AssetExecutionContext, config:
     with kingdee.get_client() as client:
         try:
             report = reconcile(client, store, SPEC, run_id, apply=not config.dry_run,
-                               max_delete_share=config.max_delete_share, now=source_now(source_timezone()))
+                               max_delete_share=config.max_delete_share, now=source_now(source_timezone()),
+                               verify_days=1 if config.full_content_verify else verify_days_from_env())
         except Exception as exc:
             api = client.stats.as_metadata()
             store.log_sync(SyncRecord(asset=RECONCILIATION, status="failed", run_id=run_id,
@@ -89,7 +95,7 @@ def check_result(report: ReconcileReport, metadata: dict[str, Any]) -> dg.AssetC
         return dg.AssetCheckResult(check_name=CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
                                    description=report.summary() + advice, metadata=metadata)
     # A use-org gone from the source (its rows soft-deleted, or none left) may be a permission change.
-    healed = report.heal.changed or report.heal.quarantined or report.orgs_missing_at_source
+    healed = report.healed_rows or report.orgs_missing_at_source
     return dg.AssetCheckResult(check_name=CHECK, passed=not healed, severity=dg.AssetCheckSeverity.WARN,
                                description=report.summary(), metadata=metadata)
 
@@ -119,6 +125,7 @@ def report_metadata(report: ReconcileReport) -> dict[str, Any]:
         "deletes_withheld": report.deletes_withheld or "no",
         "dry_run": dg.MetadataValue.bool(not report.applied),
         "status": report.status,
+        **(report.content.metadata() if report.content else {}),
         **use_org_metadata(report),
     }
 

@@ -30,6 +30,8 @@ from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.store import TargetStore
 from kd_assets.sync.synclog import SyncRecord
 from kd_assets.sync.use_orgs import UseOrgTally, vanished_org_guard
+from kd_assets.sync.verify import ContentReport, verify_content
+from kd_assets.sync.verify_scope import todays_scope
 
 logger = logging.getLogger("kd_assets.sync.reconcile")
 
@@ -108,6 +110,7 @@ class ReconcileReport:
     watermark_ns: int | None = None
     missing_older_than_watermark: int = 0
     heal_older: HealCounts = field(default_factory=HealCounts)  # of those rows (part of ``heal``)
+    content: ContentReport | None = None  # content verification, when asked for (verify_days)
 
     def note(self, diff: Difference) -> None:
         self.counts[diff.kind.value] += 1
@@ -154,7 +157,17 @@ class ReconcileReport:
                      if self.applied else self.to_heal)
         deleted = self.counts[Kind.DELETED.value]
         delete_left = deleted - self.soft_deleted - self.reappeared if self.deletes_applied else deleted
-        return max(heal_left, 0) + max(delete_left, 0)
+        return max(heal_left, 0) + max(delete_left, 0) + (self.content.unresolved if self.content else 0)
+
+    @property
+    def healed_rows(self) -> int:
+        """Rows written or quarantined to heal a difference, by key scan and content verification."""
+        heal = self.all_heal
+        return heal.changed + heal.quarantined
+
+    @property
+    def all_heal(self) -> HealCounts:
+        return self.heal + self.content.heal if self.content else self.heal
 
     @property
     def status(self) -> str:
@@ -163,7 +176,7 @@ class ReconcileReport:
             return "withheld"
         if self.unresolved:
             return "unresolved"
-        return "healed" if self.heal.changed or self.heal.quarantined or self.soft_deleted else "in_sync"
+        return "healed" if self.healed_rows or self.soft_deleted else "in_sync"
 
     def summary(self) -> str:
         """One line for logs, the sync log and the check description."""
@@ -183,14 +196,16 @@ class ReconcileReport:
         if self.missing_older_than_watermark:
             text += (f" {self.missing_older_than_watermark} missing rows were older than the target's newest "
                      f"change time (allocated copies, rows made visible): no change probe finds them.")
+        if self.content:
+            text += " " + self.content.summary()
         return text
 
     def sync_record(self, asset: str, run_id: str | None, **extra) -> SyncRecord:
         """The sync-log row of this reconciliation; ``extra`` adds api_calls, duration_s, …"""
-        u = self.heal.upserted
+        u = self.all_heal.upserted
         return SyncRecord(asset=asset, status=self.status, run_id=run_id, rows_in=self.source_rows,
                           inserted=u.inserted, updated=u.updated, unchanged=u.unchanged,
-                          skipped_older=u.skipped_older, rejected=self.heal.quarantined,
+                          skipped_older=u.skipped_older, rejected=self.all_heal.quarantined,
                           deleted=self.soft_deleted, message=self.summary()[:1000], **extra)
 
 
@@ -217,11 +232,13 @@ class _KeyPlan:
 def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply: bool = True,
               max_delete_share: float | None = None, delete_guard_min_rows: int | None = None,
               heal_batch: int = DEFAULT_HEAL_BATCH, now: pd.Timestamp | None = None,
-              reject_gate: RejectGate | None = None) -> ReconcileReport:
+              reject_gate: RejectGate | None = None, verify_days: int = 0) -> ReconcileReport:
     """Compare a complete key scan of ``spec.form_id`` with the target; heal and soft-delete.
 
     ``apply=False`` only reports. Guard settings default to ``KD_MAX_DELETE_SHARE`` and
     ``KD_DELETE_GUARD_MIN_ROWS``, the reject gate of healed rows to ``RejectGate.from_env()``. Raises :class:`SourceScanError` when the scan fails midway.
+    ``verify_days`` > 0 then verifies the content of today's slice of a split over that many days
+    (1: every row; see verify.py), after healing so that it compares a converged target.
     """
     report = ReconcileReport(
         form_id=spec.form_id, target=spec.tables.target, applied=apply,
@@ -240,6 +257,9 @@ def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply:
         for kind, force in ((Kind.MISSING, True), (Kind.STALE, False), (Kind.DRIFT, True)):
             report.heal += healer.heal(plan.keys[kind], plan.change_ns[kind], force=force)
     _apply_deletes(healer, store, run_id, plan.keys[Kind.DELETED], report)
+    if verify_days:
+        scope = todays_scope(store.engine, store.tables.target, store.key, now.date(), verify_days)
+        report.content = verify_content(client, store, spec, run_id, scope, now=now, apply=apply, healer=healer)
     logger.info("reconcile %s", report.summary())
     return report
 

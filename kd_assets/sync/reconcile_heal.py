@@ -8,7 +8,9 @@ fetched again: re-rejecting a known bad row every day would only keep the check 
 
 from __future__ import annotations
 
+import datetime as dt
 from array import array
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import logging
@@ -93,9 +95,15 @@ class Healer:
             return counts
         if force:
             store.forget_staged(keys)
+        return counts + self.publish_rows(rows, force_upto)
+
+    def publish_rows(self, rows: list[list], force_upto: Mapping[int, dt.datetime] | None = None) -> HealCounts:
+        """Land, validate, quarantine, stage and upsert rows already fetched (in FieldKeys order);
+        ``force_upto`` as in ``TargetStore.upsert_target``."""
+        spec, store = self.spec, self.store
         store.land_rows(rows, self.run_id, RECONCILE_PARTITION)
         result = validate(spec, to_frame(spec, rows), self.now)
-        counts.quarantined = store.quarantine(result.rejects, self.run_id, RECONCILE_PARTITION)
+        counts = HealCounts(quarantined=store.quarantine(result.rejects, self.run_id, RECONCILE_PARTITION))
         # The gate a sync run's clean_schema check applies, per heal batch: a batch it blocks
         # publishes nothing, and its rows stay unresolved (the check fails and alerts).
         if blocked := self.gate.blocks(len(result.rejects), len(rows)):

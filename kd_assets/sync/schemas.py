@@ -26,7 +26,7 @@ DEFAULT_SOURCE_TIMEZONE = "Asia/Shanghai"
 REJECT_COLUMNS = ["key", "change_time", "reasons", "payload"]
 
 # Decimals are exact Decimal objects (object dtype), rounded to the column's scale.
-_DTYPES = {"int": "Int64", "decimal": "object", "text": "object", "code": "object",
+_DTYPES = {"int": "Int64", "decimal": "object", "amount_text": "object", "text": "object", "code": "object",
            "datetime": "datetime64[ns]", "bool": "boolean"}
 
 

@@ -27,11 +27,12 @@ _SQL_TYPES = {
     re.compile(r"^varchar\((\d{1,5})\)$"): {"text", "code"},
     re.compile(r"^char\((\d{1,3})\)$"): {"text", "code"},
     re.compile(r"^text$"): {"text", "code"},
-    re.compile(r"^decimal\((\d{1,2}),(\d{1,2})\)$"): {"decimal"},
+    re.compile(r"^decimal\((\d{1,2}),(\d{1,2})\)$"): {"decimal", "amount_text"},
     re.compile(r"^datetime(\(3\))?$"): {"datetime"},
     re.compile(r"^boolean$"): {"bool"},
 }
-CONVERSIONS = ("int", "decimal", "text", "code", "datetime", "bool")
+# amount_text: an amount read leniently from a text field (``500万元``); unreadable text is NULL.
+CONVERSIONS = ("int", "decimal", "amount_text", "text", "code", "datetime", "bool")
 
 _TOP_KEYS = {"form_id", "key", "change_time_fields", "extra_filter", "tables", "columns"}
 _REQUIRED_TOP = {"form_id", "key", "change_time_fields", "tables", "columns"}
@@ -95,7 +96,8 @@ class SyncSpec:
 
     @property
     def field_keys(self) -> list[str]:
-        return [c.field for c in self.columns]
+        # Each field once, even when several columns read it (raw text and parsed amount).
+        return list(dict.fromkeys(c.field for c in self.columns))
 
     @property
     def key(self) -> ColumnSpec:
@@ -205,16 +207,20 @@ class _SpecParser:
         self.typed(value, "columns", list)
         if not value:
             raise self.fail("columns", "at least one column is required")
-        columns, names, fields = [], set(), set()
+        columns, names, reads = [], set(), set()
         for i, raw in enumerate(value):
             col = self.parse_column(raw, i)
             where = f"columns[{i}] ({col.name})"
             if col.name in names:
                 raise self.fail(where, f"duplicate target column {col.name!r}")
-            if col.field in fields:
-                raise self.fail(where, f"duplicate Kingdee field {col.field!r}")
+            # One field feeds two columns only as an amount parsed from text beside that text.
+            earlier = {conv for field, conv in reads if field == col.field}
+            if earlier and (len(earlier) > 1 or "amount_text" not in earlier | {col.conversion}
+                            or col.conversion in earlier):
+                raise self.fail(where, f"duplicate Kingdee field {col.field!r} (only an amount_text column "
+                                       "may read the same field as one other column)")
             names.add(col.name)
-            fields.add(col.field)
+            reads.add((col.field, col.conversion))
             columns.append(col)
         return tuple(columns)
 
@@ -269,8 +275,8 @@ class _SpecParser:
     def parse_min(self, c: dict, conversion: str, where: str) -> float | None:
         if "min" not in c:
             return None
-        if conversion not in ("int", "decimal"):
-            raise self.fail(f"{where}.min", "only int and decimal columns take a minimum")
+        if conversion not in ("int", "decimal", "amount_text"):
+            raise self.fail(f"{where}.min", "only int, decimal and amount_text columns take a minimum")
         return float(self.typed(c["min"], f"{where}.min", (int, float)))
 
     def check_key(self, columns: tuple[ColumnSpec, ...], key_field: str, key_column: str) -> None:

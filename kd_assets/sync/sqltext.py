@@ -23,7 +23,7 @@ Kind = tuple[str, int]
 
 
 def kind_of(col: ColumnSpec) -> Kind:
-    if col.conversion == "decimal":
+    if col.conversion in ("decimal", "amount_text"):
         return ("decimal", col.precision_scale[1])
     return ({"int": "int", "bool": "bool", "datetime": "datetime"}.get(col.conversion, "text"), 0)
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
+from kd_assets.sync.amounts import amounts_from_text, exact_decimals
 from kd_assets.sync.spec import ColumnSpec, SyncSpec
 
 CHANGE_TIME = "change_time"
@@ -40,7 +40,7 @@ _INT_RANGE = {"int": 2**31, "bigint": 2**63}
 
 def to_frame(spec: SyncSpec, rows: Sequence[Sequence]) -> pd.DataFrame:
     """Convert one chunk of rows; adds ``change_time`` (greatest non-null change field)."""
-    width = len(spec.columns)
+    width = len(spec.field_keys)
     for row in rows:
         if len(row) != width:
             # Misaligned rows would put values in the wrong columns: fail loudly, not quietly.
@@ -50,8 +50,10 @@ def to_frame(spec: SyncSpec, rows: Sequence[Sequence]) -> pd.DataFrame:
     raw_columns = list(zip(*rows)) if rows else [()] * width
     typed_columns: dict[str, object] = {}
     failures: dict[int, list[dict]] = {}
-    keys = raw_columns[spec.field_keys.index(spec.key_field)]
-    for col, values in zip(spec.columns, raw_columns):
+    position = {field: pos for pos, field in enumerate(spec.field_keys)}
+    keys = raw_columns[position[spec.key_field]]
+    for col in spec.columns:
+        values = raw_columns[position[col.field]]
         typed, bad, problem = convert_column(col, values)
         typed_columns[col.name] = typed
         for pos in np.flatnonzero(bad):
@@ -93,6 +95,8 @@ def convert_column(col: ColumnSpec, values: Sequence) -> tuple[pd.Series | np.nd
         return _to_int(col, text, blank)
     if col.conversion == "decimal":
         return _to_decimal(col, text, blank)
+    if col.conversion == "amount_text":  # lenient: what cannot be read is NULL, never a reject
+        return (*amounts_from_text(text.tolist(), *col.precision_scale), "")
     if col.conversion == "datetime":
         return _to_datetime(col, text, blank)
     if col.conversion == "bool":
@@ -128,34 +132,6 @@ def _to_decimal(col: ColumnSpec, text: np.ndarray, blank: np.ndarray):
     return values, bad, f"is not a number that fits {col.sql_type}"
 
 
-def exact_decimals(texts: Sequence, precision: int, scale: int) -> tuple[np.ndarray, np.ndarray]:
-    """(Decimals rounded half-up to ``scale`` as MySQL rounds, mask of values that are not numbers
-    or do not fit ``decimal(precision, scale)``); None stays None.
-
-    Exact where float64 is not: a decimal(18,2) holds 16 integer digits, float64 about 15.9, so
-    9999999999999999.99 came out as 1e16 (and was refused by the column's range). The client
-    decodes JSON numbers as Decimal, so no digit is lost on the way here either.
-    """
-    context = Context(prec=max(28, precision + 2), rounding=ROUND_HALF_UP, traps=[InvalidOperation])
-    quantum, limit = Decimal(1).scaleb(-scale), Decimal(10) ** (precision - scale)
-    create, quantize = context.create_decimal, Decimal.quantize
-    out = np.full(len(texts), None, dtype=object)
-    bad = np.zeros(len(texts), dtype=bool)
-    for pos, text in enumerate(texts):
-        if text is None:
-            continue
-        try:
-            value = quantize(create(text), quantum, context=context)
-        except (InvalidOperation, ValueError, TypeError):  # not a number, or more digits than fit
-            bad[pos] = True
-            continue
-        if value.is_nan() or abs(value) >= limit:
-            bad[pos] = True
-        else:
-            out[pos] = value if value else abs(value)  # -0.00 is 0.00, as the column stores it
-    return out, bad
-
-
 def _to_datetime(col: ColumnSpec, text: list, blank: np.ndarray):
     # Store exactly what the column can hold so re-reads compare equal: whole seconds for
     # `datetime`, milliseconds for `datetime(3)`. numpy parses ISO text in C; the regex keeps
@@ -188,7 +164,7 @@ def coerce_frame(spec: SyncSpec, frame: pd.DataFrame) -> pd.DataFrame:
         s = frame[col.name]
         if col.conversion == "int":
             out[col.name] = pd.to_numeric(s).astype("Int64")
-        elif col.conversion == "decimal":
+        elif col.conversion in ("decimal", "amount_text"):
             out[col.name] = exact_decimals(_clean_text(s.astype(object).tolist()), *col.precision_scale)[0]
         elif col.conversion == "datetime":
             out[col.name] = pd.to_datetime(s).astype("datetime64[ns]")

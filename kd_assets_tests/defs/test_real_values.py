@@ -97,3 +97,32 @@ def test_decimals_round_trip_exactly_into_mariadb(sim, mysql_url):
                                            f"WHERE data_id IN ({', '.join(map(str, amounts))})")).all())
     assert stored == {key: Decimal(expected) for key, (_, expected) in amounts.items()}
     assert table_keys(mysql_url, QUARANTINE) == set()
+
+
+TENANT_FUND_TEXTS = ["500万元", "5000万人民币", "1,000.00", "壹佰万", "见营业执照", "100万美元"]
+PARSED = {"500万元": Decimal("5000000.00"), "5000万人民币": Decimal("50000000.00"), "1,000.00": Decimal("1000.00"),
+          "壹佰万": Decimal("1000000.00"), "见营业执照": None, "100万美元": None}
+
+
+def test_a_tenant_writing_register_fund_as_text_is_published_not_blocked(sim, target_url):
+    """FRegisterFund is a text field in Kingdee's metadata; here a fifth of the values are text."""
+    source = source_rows(sim)
+    keys = sorted(changed_in(source, dt.datetime(2024, 1, 1), dt.datetime(2024, 3, 2)))
+    texts = {key: TENANT_FUND_TEXTS[n % len(TENANT_FUND_TEXTS)] for n, key in enumerate(keys[::5])}
+    for key, text in texts.items():
+        dba_update(sim, key, FRegisterFund=text)
+    assert len(texts) > 10  # above the reject gate's floor: as rejects, they would block publishing
+
+    result = sync(resources(sim, target_url), first="2024-01-01", last="2024-03-01")
+
+    assert result.success
+    assert table_keys(target_url, TARGET) == set(keys) and table_keys(target_url, QUARANTINE) == set()
+    with sa.create_engine(target_url).connect() as conn:
+        stored = {key: (amount, text) for key, amount, text in conn.execute(sa.text(
+            f"SELECT data_id, registered_capital, registered_capital_text FROM {TARGET}"))}
+    for key, text in texts.items():
+        amount = stored[key][0]
+        assert stored[key][1] == text
+        assert (amount is None) if PARSED[text] is None else Decimal(str(amount)) == PARSED[text]
+    numeric = next(key for key in keys if key not in texts)
+    assert stored[numeric][0] is not None and Decimal(stored[numeric][1]) == Decimal(str(stored[numeric][0]))

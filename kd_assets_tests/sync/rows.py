@@ -24,7 +24,11 @@ BASE = {
 def kd_row(key: int | object, spec=SPEC, **columns) -> list:
     """One row as ExecuteBillQuery returns it; ``columns`` override values by target column name."""
     values = {**BASE, **columns, spec.key_column: key}
-    return [values.get(c.name) for c in spec.columns]
+    by_field: dict[str, object] = {}
+    for c in spec.columns:  # a field read by two columns takes the value given for either
+        if c.field not in by_field or c.name in columns:
+            by_field[c.field] = values.get(c.name)
+    return [by_field[f] for f in spec.field_keys]
 
 
 def clean_frame(*rows, spec=SPEC):

@@ -89,18 +89,18 @@ def test_missing_key_reported_once_with_conversion_detail():
 
 
 def test_conversion_errors_and_rule_failures_are_combined_with_raw_payload():
-    row = kd_row(7, registered_capital="12abc", document_status="Q")
+    row = kd_row(7, master_id="12abc", document_status="Q")
     result = validate(SPEC, to_frame(SPEC, [row, kd_row(8)]), now=NOW)
     assert result.clean["data_id"].tolist() == [8]
     reject = result.rejects.iloc[0]
     assert reject["key"] == "7" and reject["change_time"] == pd.Timestamp("2024-05-07 10:00:00")
     assert [(r["check"], r["field"]) for r in reject["reasons"]] == [
-        ("conversion", "FRegisterFund"), ("isin(['Z', 'A', 'B', 'C', 'D'])", "FDocumentStatus")]
-    assert json.loads(reject["payload"])["FRegisterFund"] == "12abc"
+        ("conversion", "FMasterId"), ("isin(['Z', 'A', 'B', 'C', 'D'])", "FDocumentStatus")]
+    assert json.loads(reject["payload"])["FMasterId"] == "12abc"
 
 
 def test_count_in_equals_clean_plus_rejects_on_a_mixed_chunk():
-    rows = [kd_row(i, registered_capital=("bad" if i % 3 == 0 else i), customer_name=("" if i % 5 == 0 else "n"))
+    rows = [kd_row(i, master_id=("bad" if i % 3 == 0 else i), customer_name=("" if i % 5 == 0 else "n"))
             for i in range(1, 101)]
     result = validate(SPEC, to_frame(SPEC, rows), now=NOW)
     assert len(result.clean) + len(result.rejects) == 100
@@ -110,6 +110,6 @@ def test_count_in_equals_clean_plus_rejects_on_a_mixed_chunk():
 
 def test_frame_with_wrong_dtypes_is_a_bug_not_a_reject():
     frame = to_frame(SPEC, [kd_row(1)])
-    frame["registered_capital"] = frame["registered_capital"].astype(str)
+    frame["master_id"] = frame["master_id"].astype(str)
     with pytest.raises(TypeError, match="does not have the spec's shape or dtypes"):
         validate(SPEC, frame, now=NOW)

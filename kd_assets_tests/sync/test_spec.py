@@ -51,14 +51,17 @@ def write_doc(tmp_path, doc: dict):
 
 def test_bd_customer_spec_maps_every_issue_column_in_field_key_order():
     spec = load_spec("bd_customer")
-    mapping = {c.field: c.name for c in spec.columns}
+    mapping = {c.field: c.name for c in reversed(spec.columns)}  # a field's first column
     assert {f: mapping[f] for f in ISSUE_COLUMNS} == ISSUE_COLUMNS
-    assert spec.field_keys == [c.field for c in spec.columns]
+    assert spec.field_keys == list(dict.fromkeys(c.field for c in spec.columns))
     assert (spec.form_id, spec.key_field, spec.key_column) == ("BD_Customer", "FCUSTID", "data_id")
     assert spec.change_time_fields == ("FModifyDate", "FForbidDate", "FApproveDate")
     assert spec.tables.target == "wk_wodtop_customer"
     assert spec.column_for_field("FDocumentStatus").allowed == ("Z", "A", "B", "C", "D")
     assert spec.column_for_field("FRegisterFund").min == 0
+    # FRegisterFund is text in Kingdee's metadata: a lenient amount beside the raw text.
+    assert [(c.name, c.conversion) for c in spec.columns if c.field == "FRegisterFund"] == [
+        ("registered_capital", "amount_text"), ("registered_capital_text", "text")]
     assert spec.column_for_field("FName").required
 
 
@@ -132,7 +135,7 @@ def mutate(doc: dict, path: str, value):
     ("columns.1.allowed", ["A"], r"columns\[1\] \(supplier_name\)\.allowed: only a 'code' conversion takes allowed values"),
     ("columns.1.pattern", "([", r"columns\[1\] \(supplier_name\)\.pattern: invalid regex"),
     ("columns.2.pattern", "^x$", r"columns\[2\] \(modified_at\)\.pattern: only text and code columns take a pattern"),
-    ("columns.1.min", 0, r"columns\[1\] \(supplier_name\)\.min: only int and decimal columns take a minimum"),
+    ("columns.1.min", 0, r"columns\[1\] \(supplier_name\)\.min: only int, decimal and amount_text columns take a minimum"),
     ("columns.0.min", "zero", r"columns\[0\] \(data_id\)\.min: expected int or float, got str"),
 ])
 def test_every_spec_mistake_names_file_and_location(tmp_path, path, value, message):
@@ -161,3 +164,17 @@ def test_key_must_use_int_conversion(tmp_path):
     doc["columns"][0].update(type="varchar(20)", conversion="text")
     with pytest.raises(SpecError, match=r"key.field: key column 'data_id' must use the 'int' conversion"):
         load_spec(write_doc(tmp_path, doc))
+
+
+def test_a_field_feeds_two_columns_only_as_text_and_amount_parsed_from_it(tmp_path):
+    fund_text = {"field": "FRegisterFund", "name": "registered_fund", "type": "varchar(100)", "conversion": "text"}
+    fund = {"field": "FRegisterFund", "name": "registered_amount", "type": "decimal(18,2)", "conversion": "amount_text"}
+    doc = supplier_doc()
+    doc["columns"] += [fund_text, fund]
+    spec = load_spec(write_doc(tmp_path, doc))
+    assert spec.field_keys.count("FRegisterFund") == 1 and len(spec.columns) == 6
+    for third in ({**fund_text, "name": "fund_again"}, {**fund, "name": "amount_again"}):
+        doc["columns"].append(third)
+        with pytest.raises(SpecError, match=r"columns\[6\] .*duplicate Kingdee field 'FRegisterFund'"):
+            load_spec(write_doc(tmp_path, doc))
+        doc["columns"].pop()

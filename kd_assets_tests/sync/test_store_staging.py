@@ -22,7 +22,7 @@ def landed(store, window=DAY, chunk_size=10_000, partition_key=None) -> list[lis
 
 
 def test_landed_rows_come_back_as_fetched_in_key_order(store):
-    rows = [kd_row(3, customer_name=" padded "), kd_row(1, registered_capital="12abc"), kd_row(2)]
+    rows = [kd_row(3, customer_name=" padded "), kd_row(1, master_id="12abc"), kd_row(2)]
     assert store.land_rows(rows, "run-1", "2024-05-07") == LandCounts(landed=3)
     assert landed(store) == [rows[1], rows[2], rows[0]]
 
@@ -92,26 +92,26 @@ def test_clean_is_windowed_and_chunked(store):
 
 
 def test_quarantine_keeps_reasons_and_payload_and_replaces_on_rerun(store):
-    bad = kd_row(1, registered_capital="12abc")
+    bad = kd_row(1, master_id="12abc")
     run_clean(store, [bad, kd_row(2)])
     run_clean(store, [bad, kd_row(2)], run_id="run-2")
     q = store.quarantined()
     assert store.quarantine_count() == 1 and store.quarantine_count("2024-05-07") == 1
     row = q.iloc[0]
     assert (row["record_key"], row["partition_key"], row["run_id"]) == ("1", "2024-05-07", "run-2")
-    assert row["reasons"][0]["field"] == "FRegisterFund"
-    assert json.loads(row["payload"])["FRegisterFund"] == "12abc"
+    assert row["reasons"][0]["field"] == "FMasterId"
+    assert json.loads(row["payload"])["FMasterId"] == "12abc"
 
 
 def test_a_quarantined_row_that_later_passes_leaves_quarantine(store):
-    run_clean(store, [kd_row(1, registered_capital="12abc")], partition_key="2024-05-07")
+    run_clean(store, [kd_row(1, master_id="12abc")], partition_key="2024-05-07")
     assert store.quarantine_count() == 1
     run_clean(store, [kd_row(1, modified_at="2024-05-08T09:00:00")], partition_key="2024-05-08")
     assert store.quarantine_count() == 0
 
 
 def test_an_older_passing_version_does_not_clear_a_newer_reject(store):
-    run_clean(store, [kd_row(1, registered_capital="12abc", modified_at="2024-05-08T09:00:00")],
+    run_clean(store, [kd_row(1, master_id="12abc", modified_at="2024-05-08T09:00:00")],
               partition_key="2024-05-08")
     run_clean(store, [kd_row(1)], partition_key="2024-05-07")
     assert store.quarantine_count() == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 
@@ -40,15 +41,27 @@ def test_text_is_trimmed_and_blank_is_null(value, expected):
     assert one(short_name=value)["short_name"] == expected
 
 
+# BD_Customer reads FRegisterFund leniently (amount_text); the strict decimal conversion is
+# tested on the same field declared `decimal`, as a spec for a numeric field would.
+DECIMAL_SPEC = dataclasses.replace(SPEC, columns=tuple(
+    dataclasses.replace(c, conversion="decimal") if c.name == "registered_capital" else c
+    for c in SPEC.columns if c.name != "registered_capital_text"))
+
+
+def one_decimal(value) -> pd.Series:
+    return to_frame(DECIMAL_SPEC, [kd_row(1001, spec=DECIMAL_SPEC, registered_capital=value)]).iloc[0]
+
+
+@pytest.mark.parametrize("spec", [DECIMAL_SPEC, SPEC], ids=["decimal", "amount_text"])
 @pytest.mark.parametrize("value, expected", [
     (1000000, "1000000.00"), ("2500000.5", "2500000.50"), (" 12 ", "12.00"), (0, "0.00"), ("-0", "0.00"),
     ("", None), (None, None), (1.005, "1.01"), ("0.125", "0.13"), ("-0.125", "-0.13"), ("1e3", "1000.00"),
     ("9999999999999999.99", "9999999999999999.99"), (Decimal("9999999999999999.994"), "9999999999999999.99"),
     ("90071992547409.93", "90071992547409.93"), ("1234567890123.455", "1234567890123.46"),
 ])
-def test_decimal_is_exact_and_rounded_half_up_to_scale_like_mysql(value, expected):
+def test_decimal_is_exact_and_rounded_half_up_to_scale_like_mysql(spec, value, expected):
     """Through float64, 9999999999999999.99 became 1e16 and 1234567890123.455 rounded down."""
-    got = one(registered_capital=value)["registered_capital"]
+    got = to_frame(spec, [kd_row(1001, spec=spec, registered_capital=value)]).iloc[0]["registered_capital"]
     if expected is None:
         assert got is None
     else:
@@ -58,10 +71,26 @@ def test_decimal_is_exact_and_rounded_half_up_to_scale_like_mysql(value, expecte
 @pytest.mark.parametrize("value", ["12abc", "1e999", 1e17, "NaN-ish", "NaN", "Infinity", "10000000000000000.00",
                                    "9999999999999999.995", True])
 def test_bad_decimal_is_a_conversion_error_naming_key_and_field(value):
-    (err,) = errors_of(registered_capital=value)
+    row = one_decimal(value)
+    (err,) = row[CONVERSION_ERRORS]
     assert err["field"] == "FRegisterFund" and err["column"] == "registered_capital"
     assert "FCUSTID=1001" in err["message"] and "FRegisterFund" in err["message"]
-    assert pd.isna(one(registered_capital=value)["registered_capital"])
+    assert pd.isna(row["registered_capital"])
+
+
+@pytest.mark.parametrize("text, amount", [
+    ("500万元", "5000000.00"), ("5000万人民币", "50000000.00"), ("1,000.00", "1000.00"), ("壹佰万", "1000000.00"),
+    ("人民币 300 万元", "3000000.00"), ("１，２００万", "12000000.00"), ("1.5亿", "150000000.00"),
+    ("伍拾万元整", "500000.00"), ("一亿五千万", "150000000.00"), ("¥88,000", "88000.00"), ("十万", "100000.00"),
+    ("100万美元", None), ("未知", None), ("见营业执照", None), ("12abc", None), ("NaN", None),
+    ("1e999", None), ("-200万", "-2000000.00"),
+])
+def test_amount_text_reads_what_tenants_write_and_keeps_the_text(text, amount):
+    """FRegisterFund is text in Kingdee's metadata: what cannot be read is NULL, never a reject."""
+    row = one(registered_capital=text)
+    assert row["registered_capital_text"] == text.strip()
+    assert (row["registered_capital"] is None if amount is None else str(row["registered_capital"]) == amount)
+    assert not row[CONVERSION_ERRORS]
 
 
 @pytest.mark.parametrize("value, expected", [(7, 7), ("42", 42), (None, None), ("", None)])
@@ -152,8 +181,8 @@ def test_change_time_is_greatest_non_null_change_field():
 
 
 def test_several_bad_values_in_one_row_are_all_reported():
-    errs = errors_of(registered_capital="12abc", modified_at="bad", is_group="?")
-    assert [e["field"] for e in errs] == ["FRegisterFund", "FIsGroup", "FModifyDate"]
+    errs = errors_of(master_id="12abc", modified_at="bad", is_group="?")
+    assert [e["field"] for e in errs] == ["FMasterId", "FIsGroup", "FModifyDate"]
 
 
 def test_row_of_wrong_width_fails_loudly():
