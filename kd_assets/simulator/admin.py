@@ -6,6 +6,10 @@
     POST /_sim/faults  {"fail_rate", "throttle_rps", "latency_ms", "session_ttl", "retry_after",
                         "script": [{"kind": ..., ...}], "clear_script": true}
                        kinds: faults.KINDS, incl. the session-lost shapes of envelopes.SESSION_LOST_SHAPES
+    POST /_sim/permissions {"visible_orgs": ["101", 100330] | "101,102" | null}
+                       data permissions of the integration user (optional "user" must name it):
+                       use-orgs (FNumber or id) whose rows it may see; null = all. Queries and
+                       keyed operations then leave other use-orgs' rows out without an error.
     POST /_sim/forms/<FORM_ID>/silent_update  {"ids": [...], "values": {"FName": ...}}
                        changes stored fields like a DBA's `UPDATE ... WHERE FCUSTID IN (...)`:
                        no date or user field is stamped, so incremental syncs cannot see it.
@@ -26,6 +30,7 @@ from kd_assets.simulator.clock import parse_clock_text
 from kd_assets.simulator.envelopes import KingdeeError
 from kd_assets.simulator.faults import Fault, FaultInjector, Reply
 from kd_assets.simulator.fields import UnknownField
+from kd_assets.simulator.permissions import UnknownOrg, parse_org_list
 from kd_assets.simulator.values import convert
 
 _FAULT_KEYS = set(FaultInjector.SETTINGS) | {"session_ttl", "script", "clear_script"}
@@ -39,7 +44,8 @@ def handle(app: Any, method: str, route: str, raw: bytes) -> Reply:
     """Answer one admin request with JSON."""
     routes = {("GET", "state"): lambda body: app.state(),
               ("POST", "clock"): lambda body: set_clock(app, body),
-              ("POST", "faults"): lambda body: set_faults(app, body)}
+              ("POST", "faults"): lambda body: set_faults(app, body),
+              ("POST", "permissions"): lambda body: set_permissions(app, body)}
     route = route.strip("/")
     action = routes.get((method, route))
     parts = route.split("/")
@@ -87,6 +93,21 @@ def set_faults(app: Any, body: dict) -> dict:
     state = app.faults.state()
     state["session_ttl"] = app.auth.session_ttl
     return state
+
+
+def set_permissions(app: Any, body: dict) -> dict:
+    """Change which use-orgs the integration user may see (see the module docstring)."""
+    unknown = set(body) - {"user", "visible_orgs"}
+    if unknown or "visible_orgs" not in body:
+        raise AdminError('expected {"visible_orgs": ["100", "101"] | "100,101" | null, "user": optional}')
+    user = body.get("user", app.config.username)
+    if user != app.config.username:
+        raise AdminError(f"user {user!r}: the simulator serves one integration user, {app.config.username!r}")
+    try:
+        app.permissions.set_visible(parse_org_list(body["visible_orgs"]))
+    except UnknownOrg as err:
+        raise AdminError(str(err)) from None
+    return {"user": app.config.username, "visible_orgs": app.permissions.state()}
 
 
 def _form(app: Any, form_id: str) -> Any:

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Iterator
 
+from kd_assets.simulator.allocation import AllocationService
 from kd_assets.simulator.auth import Authenticator
 from kd_assets.simulator.billdata import BillGenerator
 from kd_assets.simulator.clock import SimClock, parse_clock_text
@@ -17,6 +18,7 @@ from kd_assets.simulator.data import RowGenerator, reference_rows
 from kd_assets.simulator.faults import FaultInjector
 from kd_assets.simulator.fields import Form
 from kd_assets.simulator.formfile import FormFileError, load_catalog
+from kd_assets.simulator.permissions import DataPermissions, parse_org_list
 from kd_assets.simulator.query import QueryService
 from kd_assets.simulator.store import Store
 from kd_assets.simulator.writes import WriteService
@@ -34,10 +36,14 @@ class SimulatorApp:
         self.seed_data()
         self.auth = Authenticator(config, self.clock.now)
         self.faults = FaultInjector(config)
+        self.permissions = DataPermissions(self.refs["org"])
+        self.permissions.set_visible(parse_org_list(config.visible_orgs))
         self.queries = QueryService(self.catalog, self.store, config.max_limit,
-                                    config.shuffle_unordered, random.Random(config.seed + 3))
+                                    config.shuffle_unordered, random.Random(config.seed + 3),
+                                    self.permissions)
         self.writes = WriteService(self.catalog, self.store, self.clock.now, config.millis_share,
-                                   config.seed, config.enable_clears_forbid_date)
+                                   config.seed, config.enable_clears_forbid_date, self.permissions)
+        self.allocations = AllocationService(self.writes)
         self.requests: Counter[str] = Counter()
         self._counter_lock = threading.Lock()
 
@@ -122,6 +128,7 @@ class SimulatorApp:
             "now": self.clock.now().isoformat(" ", "seconds"), "frozen": self.clock.frozen,
             "rows": rows, "faults": faults, "requests": dict(self.requests), "sessions": self.auth.session_count(),
             "logins": self.auth.logins, "rows_served": self.queries.rows_served, "config": config,
+            "permissions": {"user": self.config.username, "visible_orgs": self.permissions.state()},
         }
 
     def close(self) -> None:

@@ -75,6 +75,10 @@ class SimulatorConfig:
     silent_reissue: bool = _opt(False, "issue a fresh session id in Set-Cookie on every "
                                        "authenticated call, as some servers do")
     verify_api_signature: bool = _opt(True, "also verify X-Api-Signature when it is sent")
+    visible_orgs: str = _opt("", "data permissions of the integration user: use-orgs whose rows it "
+                                 "may see, comma-separated org FNumbers or ids (e.g. 100,101); rows "
+                                 "of other use-orgs are silently left out of queries and keyed "
+                                 "operations, as real servers do; empty = all")
     # Write behaviour
     enable_clears_forbid_date: bool = _opt(True, "Enable clears FForbidDate (the harder case "
                                                  "for incremental syncs)")
@@ -126,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A local Kingdee K3Cloud WebAPI server serving BD_Customer, BD_Supplier, "
                     "BD_MATERIAL and SAL_SaleOrder (and any form added by a field table with "
                     "--forms-dir), for demos, tests and benchmarks. Admin API under /_sim/ "
-                    "(state, clock, faults, forms/<FORM_ID>/silent_update, "
+                    "(state, clock, faults, permissions, forms/<FORM_ID>/silent_update, "
                     "forms/<FORM_ID>/writeback).",
     )
     for f in fields(SimulatorConfig):

@@ -16,6 +16,7 @@ from kd_assets.simulator.envelopes import KingdeeError, response_status
 from kd_assets.simulator.fields import DECIMAL, Field, Form, JoinSet, UnknownField
 from kd_assets.simulator.filters import BadFilter, compile_filter
 from kd_assets.simulator.formfile import Catalog
+from kd_assets.simulator.permissions import DataPermissions
 from kd_assets.simulator.store import Store
 from kd_assets.simulator.values import MSG_GENERAL
 
@@ -101,8 +102,9 @@ class QueryService:
     """Answers bill queries from the store, as JSON text."""
 
     def __init__(self, catalog: Catalog, store: Store, max_limit: int, shuffle_unordered: bool,
-                 rng: random.Random) -> None:
+                 rng: random.Random, permissions: DataPermissions | None = None) -> None:
         self.catalog = catalog
+        self.permissions = permissions
         self.store = store
         self.max_limit = max_limit
         self.shuffle_unordered = shuffle_unordered
@@ -124,6 +126,11 @@ class QueryService:
             where, where_params = compile_filter(query.filter, joins)
         except BadFilter as err:
             raise KingdeeError(MSG_BAD_FORM_OR_FILTER, str(err), "FilterString") from None
+        if self.permissions is not None:  # rows the user may not see are left out, silently
+            visible, visible_params = self.permissions.sql(form, "c")
+            if visible:
+                where = f"({where}) AND {visible}" if where else visible
+                where_params = [*where_params, *visible_params]
         order, order_params = self.ordering(query.order, joins)
         if as_objects:
             select = "json_object(" + ", ".join(f"?, {o}" for o in outputs) + ")"

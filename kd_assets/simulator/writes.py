@@ -21,6 +21,7 @@ from kd_assets.simulator.data import LOGIN_USER_ID, kind_default
 from kd_assets.simulator.envelopes import KingdeeError, entity, error_item, operation_result
 from kd_assets.simulator.fields import Form, UnknownField
 from kd_assets.simulator.formfile import Catalog
+from kd_assets.simulator.permissions import DataPermissions
 from kd_assets.simulator.query import check_form
 from kd_assets.simulator.store import Store
 from kd_assets.simulator.values import MSG_GENERAL, convert, lower_keys
@@ -31,8 +32,10 @@ class WriteService:
     """Applies write requests to the store, stamping times from the simulator clock."""
 
     def __init__(self, catalog: Catalog, store: Store, now: Callable, millis_share: float,
-                 seed: int, enable_clears_forbid_date: bool) -> None:
+                 seed: int, enable_clears_forbid_date: bool,
+                 permissions: DataPermissions | None = None) -> None:
         self.catalog = catalog
+        self.permissions = permissions or DataPermissions([])
         self.store = store
         self.now = now
         self.millis_share = millis_share
@@ -61,6 +64,8 @@ class WriteService:
             try:
                 values = self.model_values(conn, form, header_model(form, model), only)
                 row_id = int(lower_keys(model).get(form.key.lower()) or 0)
+                if row_id:
+                    self.require_visible(conn, form, row_id)
                 row = (self.update(conn, form, row_id, values) if row_id
                        else self.create(conn, form, values))
                 save_lines(conn, form, row[form.key], model, delete_missing or not row_id)
@@ -228,23 +233,34 @@ class WriteService:
                 conn.row_factory = None
         return operation_result(successes, errors, MSG_OPERATION_REFUSED)
 
-    @staticmethod
-    def targets(conn: sqlite3.Connection, form: Form, data: dict) -> list[tuple[str, list]]:
-        """(label, rows) per requested Id or Number; a Number names all its use-org rows."""
-        ids, numbers = split_list(data.get("ids")), split_list(data.get("numbers"))
+    def targets(self, conn: sqlite3.Connection, form: Form, data: dict,
+                ids_key: str = "ids") -> list[tuple[str, list]]:
+        """(label, rows) per requested Id or Number; a Number names all its use-org rows.
+        Rows of use-orgs the user may not see are not found, as if they did not exist."""
+        ids, numbers = split_list(data.get(ids_key)), split_list(data.get("numbers"))
         if not ids and not numbers:
-            raise KingdeeError(8, "data 数据包中的参数 Ids 或 Numbers 的值不能为空", "Ids")
+            name = "PkIds" if ids_key == "pkids" else "Ids 或 Numbers"
+            raise KingdeeError(8, f"data 数据包中的参数 {name} 的值不能为空", name.split()[0])
+        visible, params = self.permissions.sql(form)
+        visible = f" AND {visible}" if visible else ""
         found = []
         for raw in ids:
             if not raw.lstrip("-").isdigit():
                 raise KingdeeError(MSG_GENERAL, f"Ids 中的值 {raw!r} 不是有效的内码", "Ids")
             found.append((f"{form.key}={raw}", conn.execute(
-                f"SELECT * FROM {form.table} WHERE {form.key} = ?", (int(raw),)).fetchall()))
+                f"SELECT * FROM {form.table} WHERE {form.key} = ?{visible}", (int(raw), *params)).fetchall()))
         for number in numbers:
             found.append((f"编码 {number}", conn.execute(
-                f"SELECT * FROM {form.table} WHERE {form.number} = ? ORDER BY {form.key}",
-                (number,)).fetchall()))
+                f"SELECT * FROM {form.table} WHERE {form.number} = ?{visible} ORDER BY {form.key}",
+                (number, *params)).fetchall()))
         return found
+
+    def require_visible(self, conn: sqlite3.Connection, form: Form, row_id: int) -> None:
+        """A row of a use-org the user may not see answers like a missing one."""
+        visible, params = self.permissions.sql(form)
+        if visible and not conn.execute(f"SELECT 1 FROM {form.table} WHERE {form.key} = ? AND {visible}",
+                                        (row_id, *params)).fetchone():
+            raise KingdeeError(MSG_GENERAL, f"{form.key}={row_id} 的{form.name}不存在或已被删除", form.key)
 
     # -- helpers
     @staticmethod

@@ -189,3 +189,13 @@ def test_a_bill_number_is_unique(kd):
     assert result["ResponseStatus"]["IsSuccess"] is False and header(kd, bill_id)["FBillNo"] != taken
     assert save(kd, {"FID": bill_id, "FBillNo": "XSDD-MANUAL-1"})["ResponseStatus"]["IsSuccess"]
     assert header(kd, bill_id)["FBillNo"] == "XSDD-MANUAL-1"
+
+
+def test_bills_have_no_use_org_so_permissions_hide_none_and_allocate_refuses(kd):
+    bill_id = new_bill(kd)
+    total = len(kd.rows("FBillNo"))
+    kd.admin("permissions", {"visible_orgs": "101"})
+    assert len(kd.rows("FBillNo")) == total and header(kd, bill_id)
+    result = kd.operate(p.SAVE.rsplit(".", 1)[0] + ".Allocate", {"formid": FORM, "data": {
+        "PkIds": str(bill_id), "TOrgIds": "100329"}})
+    assert error_status(result)["IsSuccess"] is False and "不支持分配" in error_status(result)["Errors"][0]["Message"]
