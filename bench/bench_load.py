@@ -128,7 +128,7 @@ def measure_pipeline(n_rows: int) -> dict:
         return out
 
     with fresh_database() as url:
-        store = TargetStore(create_target_engine(url), SPEC, load_file=LOAD_FILE)
+        store = TargetStore(create_target_engine(url, load_file=LOAD_FILE), SPEC, load_file=LOAD_FILE)
         store.ensure_tables()
         with store.engine.connect() as conn:
             write_path = ("LOAD DATA LOCAL INFILE + INSERT … SELECT" if LOAD_FILE and load_file_available(conn)

@@ -100,6 +100,9 @@ def incidents_table(metadata: sa.MetaData, name: str = TABLE_NAME) -> sa.Table:
         sa.Column("title", sa.String(_MAX_TITLE), nullable=False),
         # Naive UTC: portable across SQLite and MySQL DATETIME.
         sa.Column("opened_at", sa.DateTime(), nullable=False),
+        # Titles carry whatever text a run failure had: 4-byte characters even in a utf8mb3 database.
+        mysql_charset="utf8mb4", mysql_collate="utf8mb4_unicode_ci",
+        mariadb_charset="utf8mb4", mariadb_collate="utf8mb4_unicode_ci",
     )
 
 

@@ -13,6 +13,7 @@ from typing import Sequence
 import pandas as pd
 import sqlalchemy as sa
 
+from kd_assets.sync.identifiers import name_list, quote_mysql, quote_sqlite
 from kd_assets.sync.loadfile import load_file_available, load_upsert
 from kd_assets.sync.sqltext import Kind, param_values, sql_literals, sql_values_rows
 
@@ -51,29 +52,31 @@ def upsert_frame(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], f
 def mysql_update_clause(columns: Sequence[str], keys: Sequence[str], guard: str | None,
                         qualifier: str | None = None) -> str:
     """``ON DUPLICATE KEY UPDATE …``, each assignment guarded by ``guard`` when given."""
-    q = f"{qualifier}." if qualifier else ""
+    m, q = quote_mysql, f"{quote_mysql(qualifier)}." if qualifier else ""
     updates = [c for c in columns if c not in keys]
     if not guard:
-        return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{q}{c}=VALUES({c})" for c in updates)
+        return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{q}{m(c)}=VALUES({m(c)})" for c in updates)
     # MySQL applies assignments left to right and later ones see earlier results, so the guard
     # column must be assigned last or the remaining columns would compare with the new value.
     updates = [c for c in updates if c != guard] + [guard]
-    cond = f"({q}{guard} IS NULL OR VALUES({guard}) >= {q}{guard})"
-    return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{q}{c}=IF({cond}, VALUES({c}), {q}{c})" for c in updates)
+    cond = f"({q}{m(guard)} IS NULL OR VALUES({m(guard)}) >= {q}{m(guard)})"
+    return " ON DUPLICATE KEY UPDATE " + ", ".join(f"{q}{m(c)}=IF({cond}, VALUES({m(c)}), {q}{m(c)})"
+                                                   for c in updates)
 
 
 def sqlite_conflict_clause(table: str, columns: Sequence[str], keys: Sequence[str], guard: str | None) -> str:
     """``ON CONFLICT(keys) DO UPDATE …``, guarded by ``guard`` when given."""
-    updates = [c for c in columns if c not in keys]
+    s, updates = quote_sqlite, [c for c in columns if c not in keys]
     if not updates:
-        return f" ON CONFLICT({', '.join(keys)}) DO NOTHING"
-    where = f" WHERE {table}.{guard} IS NULL OR excluded.{guard} >= {table}.{guard}" if guard else ""
-    return (f" ON CONFLICT({', '.join(keys)}) DO UPDATE SET "
-            + ", ".join(f"{c}=excluded.{c}" for c in updates) + where)
+        return f" ON CONFLICT({name_list(s, keys)}) DO NOTHING"
+    where = (f" WHERE {s(table)}.{s(guard)} IS NULL OR excluded.{s(guard)} >= {s(table)}.{s(guard)}"
+             if guard else "")
+    return (f" ON CONFLICT({name_list(s, keys)}) DO UPDATE SET "
+            + ", ".join(f"{s(c)}=excluded.{s(c)}" for c in updates) + where)
 
 
 def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard) -> None:
-    head = f"INSERT INTO {name} ({', '.join(columns)}) VALUES "
+    head = f"INSERT INTO {quote_mysql(name)} ({name_list(quote_mysql, columns)}) VALUES "
     tail = mysql_update_clause(columns, keys, guard)
     cursor = conn.connection.cursor()
     # The server works on one batch while Python builds the text of the next (the driver waits
@@ -97,7 +100,8 @@ def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard) -> None:
 
 
 def _upsert_sqlite(conn, name, kinds, frame, columns, keys, guard) -> None:
-    sql = (f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+    sql = (f"INSERT INTO {quote_sqlite(name)} ({name_list(quote_sqlite, columns)})"
+           f" VALUES ({', '.join('?' * len(columns))})"
            + sqlite_conflict_clause(name, columns, keys, guard))
     rows = list(zip(*[param_values(frame[c], kinds[c]) for c in columns]))
     cursor = conn.connection.cursor()

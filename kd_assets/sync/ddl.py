@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.spec import ColumnSpec, SyncSpec
 from kd_assets.sync.sqltext import Kind, kind_of
 
@@ -23,6 +24,9 @@ LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), *_MYSQL)
 BOOL = sa.Boolean(create_constraint=False)
 RUN_ID = sa.String(64)
 PARTITION = sa.String(64)
+# Explicit, not the database's default: in a utf8mb3 database 4-byte characters (emoji, CJK
+# extension B names) would fail or turn into "?". Both prefixes: mysql:// and mariadb:// URLs.
+UTF8MB4 = {f"{d}_{k}": v for d in _MYSQL for k, v in (("charset", "utf8mb4"), ("collate", "utf8mb4_unicode_ci"))}
 
 
 def sql_type(col: ColumnSpec) -> sa.types.TypeEngine:
@@ -89,6 +93,7 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
         sa.Column("is_deleted", BOOL, nullable=False, server_default=sa.false()),
         sa.Column("deleted_at", DATETIME3),
         sa.Index(f"ix_{spec.tables.target}_change_time"[:64], "change_time"),
+        **UTF8MB4,
     )
     change_cols = [spec.column_for_field(f) for f in spec.change_time_fields]
     landing = sa.Table(
@@ -101,6 +106,7 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
         sa.Column("run_id", RUN_ID),
         sa.Column("partition_key", PARTITION),
         *[sa.Index(f"ix_{spec.tables.landing}_{c.name}"[:64], c.name) for c in change_cols],
+        **UTF8MB4,
     )
     clean = sa.Table(
         spec.tables.clean, md, *spec_columns(),
@@ -110,6 +116,7 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
         sa.Column("partition_key", PARTITION),
         sa.Column("cleaned_at", DATETIME3),
         *[sa.Index(f"ix_{spec.tables.clean}_{c.name}"[:64], c.name) for c in change_cols],
+        **UTF8MB4,
     )
     quarantine = sa.Table(
         spec.tables.quarantine, md,
@@ -120,6 +127,7 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
         sa.Column("reasons", LONG_TEXT, nullable=False),
         sa.Column("payload", LONG_TEXT),
         sa.Column("quarantined_at", DATETIME3, nullable=False),
+        **UTF8MB4,
     )
     return Tables(target=target, landing=landing, clean=clean, quarantine=quarantine,
                   sync_log=sync_log_table(spec.tables.sync_log, md),
@@ -146,6 +154,7 @@ def sync_log_table(name: str, md: sa.MetaData) -> sa.Table:
         sa.Column("finished_at", DATETIME3),
         sa.Column("message", sa.Text()),
         sa.Index(f"ix_{name}_asset_partition"[:64], "asset", "partition_key"),
+        **UTF8MB4,
     )
 
 
@@ -164,6 +173,6 @@ def ensure_tables(engine: sa.Engine, tables: Tables) -> list[str]:
             for column in table.columns:
                 if column.name.lower() not in have:
                     ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
-                    conn.exec_driver_sql(f"ALTER TABLE {table.name} ADD COLUMN {ddl}")
+                    conn.exec_driver_sql(f"ALTER TABLE {quoter(conn)(table.name)} ADD COLUMN {ddl}")
                     changes.append(f"added column {table.name}.{column.name}")
     return changes

@@ -7,8 +7,8 @@ multi-row path (``bulk.mysql_update_clause``). Parsing a data file is cheaper fo
 than parsing SQL text, and the client only has to escape backslash, tab and newline.
 
 Usable only when the server allows it (``local_infile`` is OFF by default on MySQL 8) and the
-connection advertised the capability (``create_target_engine`` connects with
-``local_infile=True``). ``load_file_available`` decides once per engine; callers fall back to
+connection advertised the capability (only engines made by ``create_target_engine(...,
+load_file=True)`` connect with ``local_infile=True``). ``load_file_available`` decides once per engine; callers fall back to
 the multi-row ``INSERT`` otherwise. The driver only answers a server's file request while one of
 our own statements runs: a server can name any client file in that request, so the permission
 is off at all other times.
@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from kd_assets.sync.identifiers import name_list, quote_mysql
 from kd_assets.sync.sqltext import Kind, datetime_text, decimal_text
 
 log = logging.getLogger(__name__)
@@ -142,8 +143,8 @@ def load_upsert(conn: sa.Connection, table: str, kinds: dict[str, Kind], frame: 
     One connection, statements in order, the caller's transaction (temporary-table DDL does not
     commit); a worker thread waits on the server while this thread encodes the next batch.
     """
-    cols = ", ".join(columns)
-    staging = f"kd_load_{table}"[:64]
+    cols = name_list(quote_mysql, columns)
+    staging, table = quote_mysql(f"kd_load_{table}"[:64]), quote_mysql(table)
     batch_rows = batch_rows or LOAD_BATCH_ROWS
     cursor = conn.connection.cursor()
     dbapi = conn.connection.dbapi_connection

@@ -14,9 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import operator
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -25,7 +23,8 @@ import sqlalchemy as sa
 
 from kd_assets.sync.bulk import is_mysql, upsert_frame
 from kd_assets.sync.ddl import build_tables, ensure_tables
-from kd_assets.sync.loadfile import disable_file_requests
+from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # noqa: F401 (re-exported)
+from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
@@ -33,42 +32,8 @@ from kd_assets.sync.transform import CHANGE_TIME, coerce_frame, convert_column, 
     record_key_text
 from kd_assets.sync.upsert import UpsertCounts, plan_upsert, publish_range, update_forced
 
-DEFAULT_SQLITE_PATH = ".dagster_home/kd_target.sqlite"
 DEFAULT_CHUNK_SIZE = 10_000
 _IN_BATCH = 5_000  # keys per IN (...) list: short statements, few round trips
-
-
-def create_target_engine(url: str | None = None, *, pool_size: int = 5, max_overflow: int = 5) -> sa.Engine:
-    """An engine for ``url``; None/"" means the embedded SQLite file (``KD_SQLITE_PATH``)."""
-    if not url:
-        path = Path(os.environ.get("KD_SQLITE_PATH") or DEFAULT_SQLITE_PATH)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        url = f"sqlite:///{path}"
-    if url.startswith("sqlite"):
-        engine = sa.create_engine(url)
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record):
-            # WAL lets the UI read while a run writes; busy_timeout waits instead of failing.
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        return engine
-    connect_args = {}
-    pymysql = sa.engine.make_url(url).get_driver_name() == "pymysql"
-    if pymysql:
-        # Advertise LOAD DATA LOCAL (the fast bulk path, see loadfile.py); the driver still
-        # refuses file requests except while one of our own loads runs.
-        connect_args["local_infile"] = True
-    # pre_ping + recycle survive MySQL's wait_timeout closing idle pooled connections.
-    engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_size=pool_size,
-                              max_overflow=max_overflow, connect_args=connect_args)
-    if pymysql:
-        sa.event.listen(engine, "connect", lambda dbapi_conn, _record: disable_file_requests(dbapi_conn))
-    return engine
 
 
 @dataclass(frozen=True)
@@ -227,7 +192,8 @@ class TargetStore(SyncLog):
             # Keys are ints rendered by us: safe as literals, and far cheaper than 10k bind params.
             in_list = ",".join(f"'{k}'" for k in batch)
             for r in conn.execute(sa.text(
-                    f"SELECT record_key, partition_key, change_time FROM {t.name} WHERE record_key IN ({in_list})"
+                    f"SELECT record_key, partition_key, change_time FROM {quoter(conn)(t.name)}"
+                    f" WHERE record_key IN ({in_list})"
             ).columns(t.c.record_key, t.c.partition_key, t.c.change_time)):
                 if r.change_time is None or pd.Timestamp(r.change_time) <= passed[r.record_key]:
                     stale.append({"k": r.record_key, "p": r.partition_key})
@@ -279,12 +245,13 @@ class TargetStore(SyncLog):
         return total
 
     def _stored_state(self, keys: pd.Series) -> pd.DataFrame:
-        t, key = self.tables.target, self.key
+        t, key, q = self.tables.target, self.key, quoter(self.engine)
         rows = []
         with self.engine.connect() as conn:
             for batch in _batches([int(k) for k in keys], _IN_BATCH):
                 rows += conn.execute(sa.text(
-                    f"SELECT {key}, change_time, row_hash, is_deleted FROM {t.name} WHERE {key} IN ({_int_list(batch)})"
+                    f"SELECT {q(key)}, change_time, row_hash, is_deleted FROM {q(t.name)}"
+                    f" WHERE {q(key)} IN ({_int_list(batch)})"
                 ).columns(t.c[key], t.c.change_time, t.c.row_hash, t.c.is_deleted)).all()
         stored = pd.DataFrame(rows, columns=[key, "stored_change_time", "stored_hash", "stored_deleted"])
         stored[key] = stored[key].astype("Int64")
@@ -296,11 +263,13 @@ class TargetStore(SyncLog):
 
     # ---- reconciliation support ---------------------------------------------------------
 
-    def target_keys(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[sa.Row]:
-        """Every target row's key, change_time, code (status) columns and is_deleted, by key."""
+    def target_keys(self, chunk_size: int = DEFAULT_CHUNK_SIZE, extra: Sequence[str] = ()) -> Iterator[sa.Row]:
+        """Every target row's key, change_time, code (status) columns, is_deleted and ``extra``
+        columns, by key."""
         t = self.tables.target
         cols = [t.c[self.key], t.c.change_time, *[t.c[c.name] for c in self.spec.columns
-                                                  if c.conversion == "code"], t.c.is_deleted]
+                                                  if c.conversion == "code"], t.c.is_deleted,
+                *[t.c[name] for name in extra]]
         for chunk in self._keyset(t, cols, sa.true(), chunk_size):
             yield from chunk
 
@@ -391,7 +360,7 @@ class TargetStore(SyncLog):
             if not chunk:
                 return
             yield chunk
-            last = getattr(chunk[-1], self.key)
+            last = chunk[-1]._mapping[self.key]
             if len(chunk) < chunk_size:
                 return
 

@@ -19,6 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync.bulk import is_mysql, mysql_update_clause, sqlite_conflict_clause
+from kd_assets.sync.identifiers import name_list, quoter
 from kd_assets.sync.sqltext import Kind, datetime_text, param_values
 from kd_assets.sync.transform import CHANGE_TIME
 
@@ -91,9 +92,9 @@ def update_forced(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], 
     run committed in the meantime wins). Row by row: forced heals are few. Returns rows written."""
     if frame.empty:
         return 0
-    sets = [c for c in columns if c != key]
-    sql = sa.text(f"UPDATE {table.name} SET " + ", ".join(f"{c} = :v{i}" for i, c in enumerate(sets))
-                  + f" WHERE {key} = :key AND {CHANGE_TIME} <= :ceiling")
+    q, sets = quoter(conn), [c for c in columns if c != key]
+    sql = sa.text(f"UPDATE {q(table.name)} SET " + ", ".join(f"{q(c)} = :v{i}" for i, c in enumerate(sets))
+                  + f" WHERE {q(key)} = :key AND {CHANGE_TIME} <= :ceiling")
     values = [param_values(frame[c], kinds[c]) for c in sets]
     ceilings = datetime_text(np.array([force_upto[int(k)] for k in frame[key]], dtype="datetime64[ns]"))
     written = 0
@@ -106,9 +107,10 @@ def update_forced(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], 
 def publish_range(conn: sa.Connection, store, lo: int, hi: int, window_start: dt.datetime,
                   window_end: dt.datetime, run_id: str, synced_at: dt.datetime) -> UpsertCounts:
     """Publish the clean rows with keys in [lo, hi] and a change field in the window."""
-    key, clean, target = store.key, store.tables.clean.name, store.tables.target.name
-    window = " OR ".join(f"(c.{c.name} >= :start AND c.{c.name} < :end)" for c in store.spec.change_columns)
-    source = (f" FROM {clean} c LEFT JOIN {target} t ON t.{key} = c.{key}"
+    q, target = quoter(conn), store.tables.target.name
+    key = q(store.key)
+    window = " OR ".join(f"(c.{q(c.name)} >= :start AND c.{q(c.name)} < :end)" for c in store.spec.change_columns)
+    source = (f" FROM {q(store.tables.clean.name)} c LEFT JOIN {q(target)} t ON t.{key} = c.{key}"
               f" WHERE c.{key} >= :lo AND c.{key} <= :hi AND ({window})")
     same = (f"(c.change_time = t.change_time AND c.row_hash = t.row_hash AND t.is_deleted = 0)")
     params = {"lo": lo, "hi": hi, "start": window_start, "end": window_end, "run_id": run_id, "now": synced_at}
@@ -120,15 +122,15 @@ def publish_range(conn: sa.Connection, store, lo: int, hi: int, window_start: dt
         {k: params[k] for k in ("lo", "hi", "start", "end")}).one()
     spec_cols = [c.name for c in store.spec.columns]
     columns = spec_cols + ["row_hash", "synced_at", "run_id", "is_deleted", "deleted_at", CHANGE_TIME]
-    values = [f"c.{c}" for c in spec_cols] + ["c.row_hash", ":now", ":run_id", "0", "NULL",
-                                              "c.change_time"]
-    insert = (f"INSERT INTO {target} ({', '.join(columns)}) SELECT {', '.join(values)}" + source
+    values = [f"c.{q(c)}" for c in spec_cols] + ["c.row_hash", ":now", ":run_id", "0", "NULL",
+                                                 "c.change_time"]
+    insert = (f"INSERT INTO {q(target)} ({name_list(q, columns)}) SELECT {', '.join(values)}" + source
               + f" AND (t.{key} IS NULL OR (c.change_time >= t.change_time AND NOT {same}))")
     if is_mysql(conn):
         # Qualified: the SELECT joins tables with the same column names.
-        insert += mysql_update_clause(columns, [key], CHANGE_TIME, qualifier=target)
+        insert += mysql_update_clause(columns, [store.key], CHANGE_TIME, qualifier=target)
     else:
-        insert += sqlite_conflict_clause(target, columns, [key], CHANGE_TIME)
+        insert += sqlite_conflict_clause(target, columns, [store.key], CHANGE_TIME)
     conn.execute(sa.text(insert).bindparams(*types, sa.bindparam("now", type_=sa.DateTime())), params)
     return UpsertCounts(inserted=int(inserted), updated=int(n - inserted - older - unchanged),
                         unchanged=int(unchanged), skipped_older=int(older))

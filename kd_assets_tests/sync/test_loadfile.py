@@ -22,7 +22,7 @@ PLAIN_TRICKY = [t for t in TRICKY if "\x01" not in t and "\x02" not in t]  # the
 
 
 def _store(url: str, load_file: bool) -> TargetStore:
-    store = TargetStore(create_target_engine(url), SPEC, load_file=load_file)
+    store = TargetStore(create_target_engine(url, load_file=load_file), SPEC, load_file=load_file)
     store.ensure_tables()
     return store
 
