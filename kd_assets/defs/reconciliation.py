@@ -94,7 +94,8 @@ def check_result(report: ReconcileReport, metadata: dict[str, Any]) -> dg.AssetC
         advice = f" {WITHHELD_ADVICE}" if report.deletes_withheld else ""
         return dg.AssetCheckResult(check_name=CHECK, passed=False, severity=dg.AssetCheckSeverity.ERROR,
                                    description=report.summary() + advice, metadata=metadata)
-    healed = report.healed_rows
+    # A use-org gone from the source (its rows soft-deleted, or none left) may be a permission change.
+    healed = report.healed_rows or report.orgs_missing_at_source
     return dg.AssetCheckResult(check_name=CHECK, passed=not healed, severity=dg.AssetCheckSeverity.WARN,
                                description=report.summary(), metadata=metadata)
 
@@ -125,6 +126,25 @@ def report_metadata(report: ReconcileReport) -> dict[str, Any]:
         "dry_run": dg.MetadataValue.bool(not report.applied),
         "status": report.status,
         **(report.content.metadata() if report.content else {}),
+        **use_org_metadata(report),
+    }
+
+
+USE_ORG_SCHEMA = dg.TableSchema(columns=[
+    dg.TableColumn("use_org", "string"), dg.TableColumn("source_rows", "int"),
+    dg.TableColumn("target_live_rows", "int"), dg.TableColumn("missing_in_target", "int"),
+    dg.TableColumn("deleted_at_source", "int")])
+
+
+def use_org_metadata(report: ReconcileReport) -> dict[str, Any]:
+    """Rows per use-org (invisible rows show as a use-org with no source rows) and the missing rows
+    older than the target's newest change time (allocated copies no change probe finds)."""
+    return {
+        "rows_by_use_org": dg.MetadataValue.table(
+            records=[dg.TableRecord(row) for row in report.use_orgs.rows()], schema=USE_ORG_SCHEMA),
+        "orgs_missing_at_source": dg.MetadataValue.json(report.orgs_missing_at_source),
+        "missing_older_than_watermark": dg.MetadataValue.int(report.missing_older_than_watermark),
+        "healed_missing_older_than_watermark": dg.MetadataValue.int(report.healed_missing_older_than_watermark),
     }
 
 

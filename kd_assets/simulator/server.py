@@ -29,13 +29,17 @@ from kd_assets.simulator.query import business_info
 
 log = logging.getLogger(__name__)
 SUBMIT = p.SAVE.rsplit(".", 1)[0] + ".Submit"
+ALLOCATE = p.SAVE.rsplit(".", 1)[0] + ".Allocate"
+CANCEL_ALLOCATE = p.SAVE.rsplit(".", 1)[0] + ".CancelAllocate"
 _DISCARD_LIMIT = 64 * 1024 * 1024  # read and drop oversized bodies up to this, then hang up
 _SERVICES = {name.lower(): name for name in (
     *LOGIN_PARAMETERS, p.LOGOUT, p.GET_DATA_CENTER_LIST, p.EXECUTE_BILL_QUERY, p.BILL_QUERY,
-    p.QUERY_BUSINESS_INFO, p.SAVE, p.DELETE, p.AUDIT, p.UNAUDIT, p.EXCUTE_OPERATION, SUBMIT)}
+    p.QUERY_BUSINESS_INFO, p.SAVE, p.DELETE, p.AUDIT, p.UNAUDIT, p.EXCUTE_OPERATION, SUBMIT,
+    ALLOCATE, CANCEL_ALLOCATE)}
 # Positional `parameters` of business calls (Kingdee's own clients send the standard envelope).
 _POSITIONAL = {p.SAVE: ("formid", "data"), p.DELETE: ("formid", "data"), p.AUDIT: ("formid", "data"),
                p.UNAUDIT: ("formid", "data"), SUBMIT: ("formid", "data"),
+               ALLOCATE: ("formid", "data"), CANCEL_ALLOCATE: ("formid", "data"),
                p.EXCUTE_OPERATION: ("formid", "opnumber", "data")}
 
 
@@ -251,6 +255,10 @@ class Handler(BaseHTTPRequestHandler):
             return app.writes.save(form_id, data)
         if service == p.DELETE:
             return app.writes.delete(form_id, data)
+        if service == ALLOCATE:
+            return app.allocations.allocate(form_id, data)
+        if service == CANCEL_ALLOCATE:
+            return app.allocations.cancel(form_id, data)
         if service == p.EXCUTE_OPERATION:
             return app.writes.operate(form_id, args["opnumber"], data)
         operation = {p.AUDIT: "audit", p.UNAUDIT: "unaudit", SUBMIT: "submit"}[service]

@@ -8,7 +8,7 @@ conversions the sync applies, so a value the sync stored compares equal to the v
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Iterable, Iterator, NamedTuple, Sequence
 
@@ -17,6 +17,7 @@ import pandas as pd
 
 from kd_assets.sync.spec import ColumnSpec, SyncSpec
 from kd_assets.sync.transform import convert_column
+from kd_assets.sync.use_orgs import UseOrgTally, org_label, use_org_column
 
 
 class Kind(str, Enum):
@@ -35,12 +36,14 @@ class KeyState(NamedTuple):
     change_ns: int | None
     statuses: tuple
     deleted: bool = False
+    org: str | None = None  # use-org label, when the spec maps FUseOrgId
 
 
 class Difference(NamedTuple):
     kind: Kind
     key: int
     change_ns: int | None  # the source's change time (None for DELETED)
+    org: str | None = None
 
 
 @dataclass
@@ -51,6 +54,7 @@ class ScanTotals:
     target_rows: int = 0
     target_live: int = 0
     last_source_key: int | None = None
+    by_org: UseOrgTally = field(default_factory=UseOrgTally)
 
 
 def status_columns(spec: SyncSpec) -> tuple[ColumnSpec, ...]:
@@ -59,8 +63,15 @@ def status_columns(spec: SyncSpec) -> tuple[ColumnSpec, ...]:
 
 
 def scan_fields(spec: SyncSpec) -> list[str]:
-    """Fields a key scan asks for after the key: change-time fields, then status fields."""
-    return [*spec.change_time_fields, *[c.field for c in status_columns(spec)]]
+    """Fields a key scan asks for after the key: change-time fields, status fields, the use-org."""
+    org = use_org_column(spec)
+    return [*spec.change_time_fields, *[c.field for c in status_columns(spec)], *([org.field] if org else [])]
+
+
+def target_scan_columns(spec: SyncSpec) -> tuple[str, ...]:
+    """Target columns ``TargetStore.target_keys`` adds after is_deleted: the use-org, if mapped."""
+    org = use_org_column(spec)
+    return (org.name,) if org else ()
 
 
 def source_states(spec: SyncSpec, pages: Iterable[Sequence[Sequence]], totals: ScanTotals) -> Iterator[KeyState]:
@@ -76,25 +87,36 @@ def source_states(spec: SyncSpec, pages: Iterable[Sequence[Sequence]], totals: S
         offset = 1 + len(change_cols)
         statuses = list(zip(*[_texts(convert_column(c, columns[offset + i])[0])
                               for i, c in enumerate(status_cols)])) or [()] * len(page)
-        for key, ns, status in zip(keys, change_ns, statuses):
+        org_col = use_org_column(spec)
+        orgs = ([org_label(v) for v in convert_column(org_col, columns[offset + len(status_cols)])[0]]
+                if org_col else [None] * len(page))
+        for key, ns, status, org in zip(keys, change_ns, statuses, orgs):
             totals.source_rows += 1
             totals.last_source_key = key
-            yield KeyState(key, ns, status)
+            if org is not None:
+                totals.by_org.source[org] += 1
+            yield KeyState(key, ns, status, org=org)
 
 
 def target_states(spec: SyncSpec, rows: Iterable[Sequence], totals: ScanTotals) -> Iterator[KeyState]:
-    """``TargetStore.target_keys`` rows (key, change_time, *status columns, is_deleted) as KeyStates."""
-    width = 3 + len(status_columns(spec))
+    """``TargetStore.target_keys`` rows (key, change_time, *status columns, is_deleted, *target_scan_columns)
+    as KeyStates."""
+    n_status, has_org = len(status_columns(spec)), bool(target_scan_columns(spec))
+    width = 3 + n_status + has_org
     for row in rows:
         if len(row) != width:
             raise ValueError(f"{spec.tables.target}: key row has {len(row)} values, expected {width} "
-                             f"(key, change_time, {len(status_columns(spec))} status columns, is_deleted)")
-        deleted = bool(row[-1])
+                             f"(key, change_time, {n_status} status columns, is_deleted"
+                             f"{', use-org' if has_org else ''})")
+        deleted = bool(row[2 + n_status])
+        org = org_label(row[-1]) if has_org else None
         totals.target_rows += 1
         totals.target_live += not deleted
+        if org is not None and not deleted:
+            totals.by_org.target_live[org] += 1
         stamp = pd.Timestamp(row[1]) if row[1] is not None else None
         yield KeyState(int(row[0]), None if stamp is None else int(stamp.value),
-                       tuple(_text(v) for v in row[2:-1]), deleted)
+                       tuple(_text(v) for v in row[2:2 + n_status]), deleted, org)
 
 
 def diff_keys(source: Iterator[KeyState], target: Iterator[KeyState]) -> Iterator[Difference]:
@@ -102,16 +124,16 @@ def diff_keys(source: Iterator[KeyState], target: Iterator[KeyState]) -> Iterato
     s, t = next(source, None), next(target, None)
     while s is not None or t is not None:
         if t is None or (s is not None and s.key < t.key):
-            yield Difference(Kind.MISSING, s.key, s.change_ns)
+            yield Difference(Kind.MISSING, s.key, s.change_ns, s.org)
             s = next(source, None)
         elif s is None or t.key < s.key:
             if not t.deleted:
-                yield Difference(Kind.DELETED, t.key, None)
+                yield Difference(Kind.DELETED, t.key, None, t.org)
             t = next(target, None)
         else:
             kind = compare(s, t)
             if kind is not None:
-                yield Difference(kind, s.key, s.change_ns)
+                yield Difference(kind, s.key, s.change_ns, s.org)
             s, t = next(source, None), next(target, None)
 
 

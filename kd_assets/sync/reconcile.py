@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from kd_assets.sync.keydiff import Difference, Kind, ScanTotals, diff_keys, scan_fields, source_states, \
-    target_states
+    target_scan_columns, target_states
 from kd_assets.sync.reconcile_heal import DEFAULT_HEAL_BATCH, NO_TIME, HealCounts, Healer
 from kd_assets.sync.rejectgate import RejectGate
 from kd_assets.sync.schemas import source_now
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.store import TargetStore
 from kd_assets.sync.synclog import SyncRecord
+from kd_assets.sync.use_orgs import UseOrgTally, vanished_org_guard
 from kd_assets.sync.verify import ContentReport, verify_content
 from kd_assets.sync.verify_scope import todays_scope
 
@@ -103,12 +104,36 @@ class ReconcileReport:
     reappeared: int = 0          # delete candidates a fetch by key found again (created meanwhile)
     deletes_applied: bool = False
     deletes_withheld: str | None = None
+    use_orgs: UseOrgTally = field(default_factory=UseOrgTally)  # rows and differences per use-org
+    # The target's newest change time when the scan began: a missing row older than it was never
+    # going to be found by a probe of recent changes (an allocated copy, a row made visible again).
+    watermark_ns: int | None = None
+    missing_older_than_watermark: int = 0
+    heal_older: HealCounts = field(default_factory=HealCounts)  # of those rows (part of ``heal``)
     content: ContentReport | None = None  # content verification, when asked for (verify_days)
 
     def note(self, diff: Difference) -> None:
         self.counts[diff.kind.value] += 1
         if len(self.samples[diff.kind.value]) < SAMPLE_SIZE:
             self.samples[diff.kind.value].append(diff.key)
+        if diff.kind == Kind.MISSING:
+            self.missing_older_than_watermark += self.older_than_watermark(diff)
+        if diff.org is not None and diff.kind in (Kind.MISSING, Kind.DELETED):
+            tally = self.use_orgs.missing if diff.kind == Kind.MISSING else self.use_orgs.deleted
+            tally[diff.org] += 1
+
+    def older_than_watermark(self, diff: Difference) -> bool:
+        return (self.watermark_ns is not None and diff.change_ns is not None
+                and diff.change_ns < self.watermark_ns)
+
+    @property
+    def orgs_missing_at_source(self) -> list[str]:
+        """Use-orgs with live target rows of which the source scan returned none."""
+        return self.use_orgs.missing_at_source()
+
+    @property
+    def healed_missing_older_than_watermark(self) -> int:
+        return self.heal_older.changed
 
     @property
     def differences(self) -> int:
@@ -166,6 +191,11 @@ class ReconcileReport:
             text += " Dry run: nothing changed."
         if self.deletes_withheld:
             text += f" Deletes withheld: {self.deletes_withheld}."
+        if self.orgs_missing_at_source:
+            text += f" Use-orgs absent from the source: {', '.join(self.orgs_missing_at_source)}."
+        if self.missing_older_than_watermark:
+            text += (f" {self.missing_older_than_watermark} missing rows were older than the target's newest "
+                     f"change time (allocated copies, rows made visible): no change probe finds them.")
         if self.content:
             text += " " + self.content.summary()
         return text
@@ -190,10 +220,13 @@ class _KeyPlan:
 
     keys: dict[Kind, array] = field(default_factory=lambda: {k: array("q") for k in Kind})
     change_ns: dict[Kind, array] = field(default_factory=lambda: {k: array("q") for k in Kind})
+    older_keys: array = field(default_factory=lambda: array("q"))  # MISSING, older than the watermark
+    older_ns: array = field(default_factory=lambda: array("q"))
 
-    def add(self, diff: Difference) -> None:
-        self.keys[diff.kind].append(diff.key)
-        self.change_ns[diff.kind].append(NO_TIME if diff.change_ns is None else diff.change_ns)
+    def add(self, diff: Difference, older: bool = False) -> None:
+        keys, times = (self.older_keys, self.older_ns) if older else (self.keys[diff.kind], self.change_ns[diff.kind])
+        keys.append(diff.key)
+        times.append(NO_TIME if diff.change_ns is None else diff.change_ns)
 
 
 def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply: bool = True,
@@ -217,6 +250,8 @@ def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply:
     healer = Healer(client, store, spec, run_id, now, heal_batch,
                     reject_gate if reject_gate is not None else RejectGate.from_env())
     if apply:
+        report.heal_older = healer.heal(plan.older_keys, plan.older_ns, force=True)
+        report.heal += report.heal_older
         # A row soft-deleted in the target that is back at the source is revived whatever its change
         # time; drift moved the change time backwards, so only a forced write can heal it.
         for kind, force in ((Kind.MISSING, True), (Kind.STALE, False), (Kind.DRIFT, True)):
@@ -230,10 +265,13 @@ def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply:
 
 
 def _scan(client, store: TargetStore, spec: SyncSpec, report: ReconcileReport) -> _KeyPlan:
-    totals, plan = ScanTotals(), _KeyPlan()
+    newest = store.newest_change_time()
+    report.watermark_ns = None if newest is None else int(pd.Timestamp(newest).value)
+    totals, plan = ScanTotals(by_org=report.use_orgs), _KeyPlan()
     pages = _scan_pages(client, spec, totals)
-    for diff in diff_keys(source_states(spec, pages, totals), target_states(spec, store.target_keys(), totals)):
-        plan.add(diff)
+    target_rows = store.target_keys(extra=target_scan_columns(spec))
+    for diff in diff_keys(source_states(spec, pages, totals), target_states(spec, target_rows, totals)):
+        plan.add(diff, older=diff.kind == Kind.MISSING and report.older_than_watermark(diff))
         report.note(diff)
     report.source_rows, report.target_rows, report.target_live = (totals.source_rows, totals.target_rows,
                                                                   totals.target_live)
@@ -258,8 +296,10 @@ def _scan_pages(client, spec: SyncSpec, totals: ScanTotals) -> Iterator[list[lis
 
 def _apply_deletes(healer: Healer, store: TargetStore, run_id: str, candidates: array,
                    report: ReconcileReport) -> None:
-    report.deletes_withheld = delete_guard(len(candidates), report.target_live, report.source_rows,
-                                           report.max_delete_share, report.delete_guard_min_rows)
+    report.deletes_withheld = (delete_guard(len(candidates), report.target_live, report.source_rows,
+                                            report.max_delete_share, report.delete_guard_min_rows)
+                               or vanished_org_guard(report.use_orgs, report.delete_guard_min_rows,
+                                                     report.max_delete_share))
     if report.deletes_withheld:
         logger.error("reconcile %s: deletes withheld: %s. %s", report.form_id, report.deletes_withheld,
                      WITHHELD_ADVICE)

@@ -264,11 +264,13 @@ class TargetStore(SyncLog):
 
     # ---- reconciliation support ---------------------------------------------------------
 
-    def target_keys(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[sa.Row]:
-        """Every target row's key, change_time, code (status) columns and is_deleted, by key."""
+    def target_keys(self, chunk_size: int = DEFAULT_CHUNK_SIZE, extra: Sequence[str] = ()) -> Iterator[sa.Row]:
+        """Every target row's key, change_time, code (status) columns, is_deleted and ``extra``
+        columns, by key."""
         t = self.tables.target
         cols = [t.c[self.key], t.c.change_time, *[t.c[c.name] for c in self.spec.columns
-                                                  if c.conversion == "code"], t.c.is_deleted]
+                                                  if c.conversion == "code"], t.c.is_deleted,
+                *[t.c[name] for name in extra]]
         for chunk in self._keyset(t, cols, sa.true(), chunk_size):
             yield from chunk
 

@@ -2,7 +2,9 @@
 
 - ``SourceWorkload``: random creates, edits, late commits, forbids, enables, audits, un-audits,
   submits, renumbers and deletes made through Kingdee's protocol on a simulator with a frozen
-  clock that the workload moves itself, so a seed replays the same stamps;
+  clock that the workload moves itself, so a seed replays the same stamps; and changes that stamp
+  nothing: a DBA's direct update (the simulator's silent_update) and a second edit stamped in the
+  same whole second as the row's last one;
 - ``Deployment``: what a Dagster deployment runs, driven by hand on one instance: change-sensor
   ticks, sync runs (and a run with a wrong app secret), the nightly re-sync, reconciliation;
 - an independent view of both sides: the source read over HTTP by key pages, the target read
@@ -204,7 +206,7 @@ def changed_keys(before: dict[int, TargetRow], after: dict[int, TargetRow]) -> s
 # ---- the source workload --------------------------------------------------------------------
 
 OPERATIONS = {"edit": 30, "create": 12, "forbid": 9, "enable": 8, "audit": 9, "unaudit": 8, "submit": 3,
-              "delete": 8, "renumber": 3, "late_commit": 3}
+              "delete": 8, "renumber": 3, "late_commit": 3, "silent_update": 3, "same_second_edit": 3}
 LATE_COMMIT_S = 540  # at most this much earlier: inside the sensor's default look-back (KD_SENSOR_LAG_S=600)
 
 
@@ -227,6 +229,7 @@ class SourceWorkload:
         self.hot: list[int] = []
         self.renumbered = 0
         self.rows: dict[int, Mirror] = {}
+        self.unstamped: set[int] = set()  # content changed without a newer change time
         self.now = self._clock({"frozen": True, "now": sim.config.clock_start})
         self.refresh()
 
@@ -365,6 +368,35 @@ class SourceWorkload:
             self.advance(back)
         return f"late commit ({back:.0f} s early): {done}"
 
+    def silent_update(self) -> str:
+        """What a plug-in or DBA script does: ``update … set FName/FTEL … where FCUSTID = …``."""
+        key = self._pick()
+        values = {"FName": self._name()} if self.rng.random() < 0.5 else {"FTEL": self._phone()}
+        reply = requests.post(self.sim.admin_url + f"forms/{FORM}/silent_update",
+                              json={"ids": [key], "values": values}, timeout=10)
+        assert reply.status_code == 200 and reply.json()["updated"] == 1, reply.text
+        self.unstamped.add(key)
+        return f"silent update {key} {'+'.join(values)}"
+
+    def same_second_edit(self) -> str | None:
+        """An edit stamped within the whole second of the row's FModifyDate. Without milliseconds on
+        either stamp (about half the cases) the change time does not move at all; otherwise it moves
+        by less than a second, forwards or backwards."""
+        key = self._pick()
+        (times,) = self.kingdee.execute_bill_query(FORM, ["FModifyDate", "FForbidDate", "FApproveDate"],
+                                                   filter_string=f"FCUSTID = {key}")
+        modified, *others = map(_stamp, times)
+        if modified is None or any(t is not None and t >= modified.replace(microsecond=0) for t in others):
+            return None  # the row's change time is not its FModifyDate's second
+        back = (self.now - modified.replace(microsecond=0)).total_seconds()  # self.now: whole seconds
+        self.advance(-back)
+        try:
+            done = self.edit(key)
+        finally:
+            self.advance(back)
+        self.unstamped.add(key)
+        return f"same-second edit (at {modified:%m-%d %H:%M:%S.%f}): {done}"
+
     def _operate(self, op: str, wanted, **status) -> str | None:
         key = self._pick(wanted)
         if key is None:
@@ -448,10 +480,13 @@ class Deployment:
         context = dg.build_schedule_context(scheduled_execution_time=source_now.replace(tzinfo=SOURCE_TZ))
         return daily_resync_schedule(context).partition_key
 
-    def reconcile(self) -> tuple[bool, dict]:
-        """One reconcile-job run: (run succeeded, the check's metadata values plus passed/severity)."""
+    def reconcile(self, full_content: bool = False) -> tuple[bool, dict]:
+        """One reconcile-job run: (run succeeded, the check's metadata values plus passed/severity);
+        ``full_content`` verifies every row's content, not only today's slice."""
         job = self.definitions(self.res).resolve_job_def(RECONCILIATION_DEFS["jobs"][0].name)
-        result = job.execute_in_process(instance=self.instance, raise_on_error=False)
+        asset = RECONCILIATION_DEFS["assets"][0].key.to_python_identifier()
+        config = {"ops": {asset: {"config": {"full_content_verify": True}}}} if full_content else None
+        result = job.execute_in_process(instance=self.instance, raise_on_error=False, run_config=config)
         evaluations = [e for e in result.get_asset_check_evaluations() if e.check_name == CHECK]
         if not evaluations:
             return result.success, {}
