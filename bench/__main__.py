@@ -3,8 +3,8 @@
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.bench_simulator", "bench.bench_fetch", "bench.bench_load", "bench.bench_incremental",
-              "bench.bench_verify"]
+BENCHMARKS = ["bench.bench_simulator", "bench.bench_bills", "bench.bench_fetch", "bench.bench_load",
+              "bench.bench_incremental", "bench.bench_verify"]
 
 
 def main() -> int:

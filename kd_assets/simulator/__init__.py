@@ -1,7 +1,8 @@
 """A faithful local Kingdee K3Cloud WebAPI server, for demos, tests and benchmarks.
 
-It serves BD_Customer, BD_Supplier and BD_MATERIAL, each described by a field table in
-forms/*.yaml, plus any form whose field table is in a `form_dirs` folder.
+It serves BD_Customer, BD_Supplier and BD_MATERIAL, and the bill SAL_SaleOrder (a header plus
+entry rows), each described by a field table in forms/*.yaml, plus any form whose field table
+is in a `form_dirs` folder.
 
     from kd_assets.simulator import SimulatorConfig, serve_in_thread
     with serve_in_thread(SimulatorConfig(port=0, customers=300)) as sim:

@@ -11,6 +11,7 @@ import logging
 import random
 import threading
 
+from kd_assets.simulator.billactivity import BillActivity
 from kd_assets.simulator.data import RowGenerator
 from kd_assets.simulator.envelopes import KingdeeError
 from kd_assets.simulator.fields import Form
@@ -29,8 +30,8 @@ class Activity:
         self.rounds = 0
         catalog = app.catalog
         # Values come from the forms' own generators, drawn from the activity's random stream.
-        self.generators = {form.form_id: RowGenerator(form, app.refs, catalog.use_org_sets,
-                                                      0, app.clock.now(), 0.0, 0.0)
+        self.generators = {form.form_id: RowGenerator(form, app.bill_refs() if form.entities else app.refs,
+                                                      catalog.use_org_sets, 0, app.clock.now(), 0.0, 0.0)
                            for form in catalog.forms.values()}
         for generator in self.generators.values():
             generator.draw.rng.seed(self.rng.random())
@@ -62,6 +63,9 @@ class Activity:
         self.rounds += 1
 
     def form_round(self, form: Form) -> None:
+        if form.entities:
+            BillActivity(self, form).round()
+            return
         writes, plan = self.app.writes, form.activity
         generator = self.generators[form.form_id]
         if "edit" in plan:

@@ -13,6 +13,10 @@
     POST /_sim/forms/<FORM_ID>/silent_update  {"ids": [...], "values": {"FName": ...}}
                        changes stored fields like a DBA's `UPDATE ... WHERE FCUSTID IN (...)`:
                        no date or user field is stamped, so incremental syncs cannot see it.
+    POST /_sim/forms/<FORM_ID>/writeback  {"ids": [bill id, ...], "share": 0.5}
+                       sets the write-back quantity of every line of those bills (e.g. delivered
+                       FStockOutQty) to `share` of its ordered quantity, as later documents do on
+                       a real server: FModifyDate does not move.
 Bad admin requests get HTTP 400 with {"error": ...}; tests should fail loudly, not silently.
 """
 
@@ -21,6 +25,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from kd_assets.simulator.billwrites import writeback
 from kd_assets.simulator.clock import parse_clock_text
 from kd_assets.simulator.envelopes import KingdeeError
 from kd_assets.simulator.faults import Fault, FaultInjector, Reply
@@ -44,8 +49,10 @@ def handle(app: Any, method: str, route: str, raw: bytes) -> Reply:
     route = route.strip("/")
     action = routes.get((method, route))
     parts = route.split("/")
-    if action is None and method == "POST" and len(parts) == 3 and parts[::2] == ["forms", "silent_update"]:
-        action = lambda body: silent_update(app, parts[1], body)  # noqa: E731
+    form_routes = {"silent_update": silent_update, "writeback": write_back}
+    if action is None and method == "POST" and len(parts) == 3 and parts[0] == "forms" \
+            and parts[2] in form_routes:
+        action = lambda body: form_routes[parts[2]](app, parts[1], body)  # noqa: E731
     if action is None:
         return _json({"error": f"no admin route {method} /_sim/{route}"}, 404)
     try:
@@ -103,11 +110,37 @@ def set_permissions(app: Any, body: dict) -> dict:
     return {"user": app.config.username, "visible_orgs": app.permissions.state()}
 
 
-def silent_update(app: Any, form_id: str, body: dict) -> dict:
-    """Set stored fields of rows by key, stamping nothing (see the module docstring)."""
+def _form(app: Any, form_id: str) -> Any:
     form = app.catalog.get(form_id)
     if form is None:
         raise AdminError(f"no served form {form_id!r}")
+    return form
+
+
+def _ids(form: Any, ids: Any) -> list[int]:
+    if not isinstance(ids, list) or not ids or not all(
+            isinstance(i, int) and not isinstance(i, bool) for i in ids):
+        raise AdminError(f"ids must be a non-empty list of integer {form.key} values")
+    return ids
+
+
+def write_back(app: Any, form_id: str, body: dict) -> dict:
+    """Write back a share of each line's ordered quantity, stamping nothing (module docstring)."""
+    form = _form(app, form_id)
+    if not any(e.writeback for e in form.entities):
+        raise AdminError(f"{form.form_id} has no entity with a `writeback:` field")
+    unknown = set(body) - {"ids", "share"}
+    share = body.get("share", 1.0)
+    if unknown or isinstance(share, bool) or not isinstance(share, (int, float)):
+        raise AdminError('expected {"ids": [bill id, ...], "share": number}')
+    with app.store.transaction() as conn:
+        lines = writeback(conn, form, _ids(form, body.get("ids")), float(share))
+    return {"form": form.form_id, "lines": lines}
+
+
+def silent_update(app: Any, form_id: str, body: dict) -> dict:
+    """Set stored fields of rows by key, stamping nothing (see the module docstring)."""
+    form = _form(app, form_id)
     unknown = set(body) - {"ids", "values"}
     ids, values = body.get("ids"), body.get("values")
     if unknown or not isinstance(ids, list) or not ids or not isinstance(values, dict) or not values:
@@ -119,6 +152,8 @@ def silent_update(app: Any, form_id: str, body: dict) -> dict:
             fields = {key: form.lookup(str(key)) for key in values}
             if any(f.key == form.key for f in fields.values()):
                 raise AdminError(f"{form.key} is the key; it cannot be updated")
+            if any(f.entity for f in fields.values()):
+                raise AdminError(f"{form.form_id}: only header fields; lines change by writeback")
             columns = {f.key: convert(conn, f, values[key]) for key, f in fields.items()}
         except UnknownField as err:
             raise AdminError(f"{form.form_id}: {err.path}: no such field") from None

@@ -39,6 +39,8 @@ class AllocationService:
     def _each(self, form_id: Any, data: dict, action) -> dict:
         """Run ``action(conn, form, master row, org id, auto_audit)`` per PkId and TOrgId."""
         form = check_form(self.writes.catalog, form_id)
+        if not form.master or not form.use_org:  # bills are not allocated; base data is
+            raise KingdeeError(MSG_GENERAL, f"{form.name}({form.form_id}) 不是基础资料，不支持分配", "FormId")
         data = lower_keys(data)
         auto_audit = str(data.get("isautosubmitandaudit")).lower() == "true"
         successes, errors = [], []

@@ -11,6 +11,7 @@ from typing import Iterator
 
 from kd_assets.simulator.allocation import AllocationService
 from kd_assets.simulator.auth import Authenticator
+from kd_assets.simulator.billdata import BillGenerator
 from kd_assets.simulator.clock import SimClock, parse_clock_text
 from kd_assets.simulator.config import SimulatorConfig
 from kd_assets.simulator.data import RowGenerator, reference_rows
@@ -68,12 +69,26 @@ class SimulatorApp:
         # Dates end at the start of the clock's day, so a seed gives the same rows all day.
         end = self.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
         cfg = self.config
-        for form in self.catalog.forms.values():
+        # Bills come last: they point at the rows of the base-data forms generated first.
+        for form in sorted(self.catalog.forms.values(), key=lambda f: bool(f.entities)):
             if self.store.count(form) > 0:
+                continue
+            if form.entities:
+                generator = BillGenerator(form, self.bill_refs(), self.catalog.use_org_sets,
+                                          cfg.seed, end, cfg.dirty_share, cfg.millis_share,
+                                          cfg.history_days)
+                self.store.load_batches(generator.batches(self.row_count(form)))
                 continue
             generator = RowGenerator(form, self.refs, self.catalog.use_org_sets, cfg.seed, end,
                                      cfg.dirty_share, cfg.millis_share, cfg.history_days)
             self.store.load(form, generator.rows(self.row_count(form)))
+
+    def bill_refs(self) -> dict[str, list[tuple]]:
+        """Reference rows bills may draw from: the ref tables plus every served base-data form."""
+        served = {form.form_id: self.store.fetch(f"SELECT {form.key}, {form.number}, {form.key} "
+                                                 f"FROM {form.table} ORDER BY {form.key}")
+                  for form in self.catalog.forms.values() if not form.entities}
+        return {**self.refs, **served}
 
     def count(self, name: str) -> None:
         with self._counter_lock:
@@ -82,13 +97,19 @@ class SimulatorApp:
     def form_state(self, form: Form) -> dict:
         """Row counts of one form for GET /_sim/state."""
         fetch, table = self.store.fetch, form.table
-        return {"rows": self.store.count(form), "key": form.key,
-                "change_fields": list(form.change_fields),
-                "masters": self.store.scalar(f"SELECT count(DISTINCT {form.master}) FROM {table}"),
-                "forbidden": self.store.scalar(
-                    f"SELECT count(*) FROM {table} WHERE {form.forbid_status} = 'B'"),
-                "by_document_status": dict(fetch(f"SELECT {form.document_status}, count(*) "
-                                                 f"FROM {table} GROUP BY 1"))}
+        state = {"rows": self.store.count(form), "key": form.key,
+                 "change_fields": list(form.change_fields),
+                 "by_document_status": dict(fetch(f"SELECT {form.document_status}, count(*) "
+                                                  f"FROM {table} GROUP BY 1"))}
+        if form.master:
+            state["masters"] = self.store.scalar(f"SELECT count(DISTINCT {form.master}) FROM {table}")
+        for name, status in (("forbidden", form.forbid_status), ("closed", form.close_status)):
+            if status:
+                state[name] = self.store.scalar(f"SELECT count(*) FROM {table} WHERE {status} = 'B'")
+        if form.entities:
+            state["lines"] = {e.key: self.store.scalar(f"SELECT count(*) FROM {e.table}")
+                              for e in form.entities}
+        return state
 
     def state(self) -> dict:
         """What GET /_sim/state reports."""

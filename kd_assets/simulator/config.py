@@ -34,14 +34,16 @@ class SimulatorConfig:
     # Forms and data
     form_dirs: tuple[str, ...] = _many(tuple, "--forms-dir", "DIR",
                                        "folder of extra form field tables (*.yaml) to serve "
-                                       "besides the shipped BD_Customer, BD_Supplier and "
-                                       "BD_MATERIAL; repeatable")
+                                       "besides the shipped BD_Customer, BD_Supplier, "
+                                       "BD_MATERIAL and SAL_SaleOrder; repeatable")
     customers: int = _opt(1000, "number of BD_Customer rows (FCUSTIDs) to generate")
     suppliers: int = _opt(300, "number of BD_Supplier rows (FSupplierIds) to generate")
     materials: int = _opt(300, "number of BD_MATERIAL rows (FMATERIALIDs) to generate")
+    orders: int = _opt(200, "number of SAL_SaleOrder bills (FIDs) to generate, each with "
+                            "1-200 lines (about 20 on average)")
     rows: dict[str, int] = _many(dict, "--rows", "FORM_ID=N",
                                  "rows to generate for a form (e.g. BD_Department=50); wins over "
-                                 "--customers/--suppliers/--materials; repeatable")
+                                 "--customers/--suppliers/--materials/--orders; repeatable")
     seed: int = _opt(42, "random seed; the same seed and clock start give identical rows")
     dirty_share: float = _opt(0.02, "share of rows with dirty data (empty names, negative "
                                     "capital, malformed credit codes, modify before create)")
@@ -88,7 +90,11 @@ class SimulatorConfig:
     retry_after: int = _opt(1, "seconds sent in Retry-After with HTTP 429")
     latency_ms: int = _opt(0, "added latency per business request, in milliseconds")
     activity: float = _opt(0.0, "every N seconds make a few edits, new rows, forbids and "
-                                "audits in every served form through the write services; 0 = off")
+                                "audits in every served form (bills: new orders, line edits, "
+                                "audits, closes) through the write services; 0 = off")
+    activity_writeback: bool = _opt(False, "with --activity, also write delivered quantities back "
+                                           "into a few bills' lines without moving FModifyDate, as "
+                                           "later documents do on a real server")
 
     def with_overrides(self, **overrides: Any) -> "SimulatorConfig":
         return replace(self, **overrides)
@@ -121,10 +127,11 @@ def _add_option(parser: argparse.ArgumentParser, f: Any) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m kd_assets.simulator",
-        description="A local Kingdee K3Cloud WebAPI server serving BD_Customer, BD_Supplier and "
-                    "BD_MATERIAL (and any form added by a field table with --forms-dir), for "
-                    "demos, tests and benchmarks. Admin API under /_sim/ (state, clock, faults, "
-                    "permissions, forms/<FORM_ID>/silent_update).",
+        description="A local Kingdee K3Cloud WebAPI server serving BD_Customer, BD_Supplier, "
+                    "BD_MATERIAL and SAL_SaleOrder (and any form added by a field table with "
+                    "--forms-dir), for demos, tests and benchmarks. Admin API under /_sim/ "
+                    "(state, clock, faults, permissions, forms/<FORM_ID>/silent_update, "
+                    "forms/<FORM_ID>/writeback).",
     )
     for f in fields(SimulatorConfig):
         _add_option(parser, f)

@@ -22,7 +22,7 @@ LIFECYCLE = {
     "status_weights": {"C": 80, "A": 8, "B": 4, "D": 5, "Z": 3},  # mostly audited
     "modified_share": 0.7, "forbidden_share": 0.07,
     "users": [LOGIN_USER_ID, 100101, 100102],  # creators and modifiers
-    "approver": 100102, "forbidder": 100102,
+    "approver": 100102, "forbidder": 100102, "closed_share": 0.15,
 }
 
 
@@ -62,14 +62,19 @@ class RowGenerator:
         self.life = life
         self.statuses = weighted(list(life["status_weights"].items()))
         self.defaults = {f.key: kind_default(f.kind) for f in form.fields}
-        self.ref_of = {f.key: f.ref for f in form.fields}.get
+        self.ref_of = {f.key: f.ref for f in form.all_fields}.get
+        self._ref_ids: dict[tuple, list[int]] = {}
 
     def ref_ids(self, table: str, numbers: Sequence[str] | None) -> list[int]:
-        rows = self.refs[table]
-        if numbers is None:
-            return [row[0] for row in rows]
-        by_number = {str(row[1]): row[0] for row in rows}
-        return [by_number[str(n)] for n in numbers]
+        """Ids of a reference table (all, or those numbers), memoised: lines ask for them often."""
+        key = (table, None if numbers is None else tuple(numbers))
+        found = self._ref_ids.get(key)
+        if found is None:
+            rows = self.refs[table]
+            by_number = {str(row[1]): row[0] for row in rows}
+            found = self._ref_ids[key] = ([row[0] for row in rows] if numbers is None
+                                          else [by_number[str(n)] for n in numbers])
+        return found
 
     def context(self, seq: int) -> Context:
         return Context(self.draw, self.draw.pick(REGIONS), seq, self.ref_ids, self.ref_of)
@@ -82,19 +87,31 @@ class RowGenerator:
                     if draw.random() < life["modified_share"] else created)
         status = draw.pick(self.statuses)
         approved = created + (modified - created) * draw.random() if status == "C" else None
-        forbidden = draw.random() < life["forbidden_share"]
-        forbid_at = created + timedelta(seconds=draw.below(span)) if forbidden else None
+        forbid_at = None
+        if form.forbid_status and draw.random() < life["forbidden_share"]:
+            forbid_at = created + timedelta(seconds=draw.below(span))
         stamps = form.stamps
         row.update({
-            form.document_status: status, form.forbid_status: "B" if forbidden else "A",
+            form.document_status: status,
             stamps["create"].user: draw.pick(life["users"]),
             stamps["modify"].user: draw.pick(life["users"]),
             stamps["audit"].user: life["approver"] if approved else 0,
-            stamps["forbid"].user: life["forbidder"] if forbidden else 0,
             stamps["create"].date: draw.stamp(created), stamps["modify"].date: draw.stamp(modified),
             stamps["audit"].date: draw.stamp(approved) if approved else None,
-            stamps["forbid"].date: draw.stamp(forbid_at) if forbid_at else None,
         })
+        if form.forbid_status:
+            self.status_stamp(row, "forbid", form.forbid_status, forbid_at, life["forbidder"])
+        if form.close_status:  # only audited bills get closed
+            closed = approved is not None and draw.random() < life["closed_share"]
+            close_at = approved + (self.end - approved) * draw.random() if closed else None
+            self.status_stamp(row, "close", form.close_status, close_at, life["approver"])
+
+    def status_stamp(self, row: dict, name: str, status: str, when: datetime | None,
+                     user: int) -> None:
+        """Status B with its date and user when `when` is set, else A and no stamp."""
+        stamp = self.form.stamps[name]
+        row.update({status: "B" if when else "A", stamp.user: user if when else 0,
+                    stamp.date: self.draw.stamp(when) if when else None})
 
     def make_dirty(self, row: dict) -> None:
         kind = self.draw.pick(self.form.recipe["dirty"])

@@ -43,6 +43,32 @@ _COMPARES = {"=": "=", "67": "=", "105": "=", "statusequalto": "=", "equal": "="
 _LOGIC = {"0": "and", "and": "and", "": "and", "1": "or", "or": "or"}
 
 
+class Clause(str):
+    """SQL text plus `floor`: the lowest key value it lets through, when it implies one.
+
+    A keyset filter `FID > x or (FID = x and FEntry_FEntryID > y)` implies `FID >= x`; stating
+    that bound lets SQLite range-scan the header instead of joining every earlier bill's lines.
+    """
+
+    floor: Any = None
+
+
+def _clause(sql: str, floor: Any = None) -> Clause:
+    clause = Clause(sql)
+    clause.floor = floor
+    return clause
+
+
+def _and_floor(parts: list[Clause]) -> Any:
+    floors = [p.floor for p in parts if p.floor is not None]
+    return max(floors) if floors else None
+
+
+def _or_floor(parts: list[Clause]) -> Any:
+    floors = [p.floor for p in parts]
+    return None if any(f is None for f in floors) else min(floors)
+
+
 class BadFilter(ValueError):
     """A FilterString the server cannot translate (MsgCode 4)."""
 
@@ -146,30 +172,31 @@ class _Parser:
             raise BadFilter(f"多余的内容: {self.peek().text!r}")
         return sql
 
-    def expr(self) -> str:
+    def expr(self) -> Clause:
         parts = [self.and_expr()]
         while self.is_word("or"):
             self.pos += 1
             parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+        return parts[0] if len(parts) == 1 else _clause("(" + " OR ".join(parts) + ")", _or_floor(parts))
 
-    def and_expr(self) -> str:
+    def and_expr(self) -> Clause:
         parts = [self.not_expr()]
         while self.is_word("and"):
             self.pos += 1
             parts.append(self.not_expr())
-        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+        return parts[0] if len(parts) == 1 else _clause("(" + " AND ".join(parts) + ")", _and_floor(parts))
 
-    def not_expr(self) -> str:
+    def not_expr(self) -> Clause:
         if self.is_word("not"):
             self.pos += 1
-            return f"(NOT {self.not_expr()})"
+            return _clause(f"(NOT {self.not_expr()})")
         if self.peek().kind == "punct" and self.peek().text == "(":
             self.pos += 1
             inner = self.expr()
             self.expect_punct(")")
-            return f"({inner})"
-        return self.predicate()
+            return _clause(f"({inner})", inner.floor)
+        predicate = self.predicate()
+        return predicate if isinstance(predicate, Clause) else _clause(predicate)
 
     def predicate(self) -> str:
         left = self.operand()
@@ -214,12 +241,14 @@ class _Parser:
         high = self.bound(left[1], self.literal())
         return f"{left[0]} {negate}BETWEEN {low} AND {high}"
 
-    def comparison(self, left: tuple, op: str, right: tuple) -> str:
+    def comparison(self, left: tuple, op: str, right: tuple) -> Clause:
         op = "<>" if op == "!=" else op
         # A literal is converted for the field on the other side (dates, numbers, booleans).
         left_sql = left[0] if left[1] else self.bound(right[1], left[2])
         right_sql = right[0] if right[1] else self.bound(left[1], right[2])
-        return f"{left_sql} {op} {right_sql}"
+        is_key = (left[1] is not None and right[1] is None and left[1].prop is None
+                  and left[1].field.key == self.joins.form.key and op in (">", ">=", "="))
+        return _clause(f"{left_sql} {op} {right_sql}", self.params[-1] if is_key else None)
 
     def operand(self) -> tuple[str, FieldPath | None, Any]:
         """(sql, field path or None, literal value) for a field path or a literal."""
@@ -239,13 +268,21 @@ class _Parser:
             raise BadFilter(f"应为常量，实际为 {token.text or '结尾'!r}")
         return token.value
 
+    def parse_with_floor(self) -> str:
+        """The WHERE text, with the header-key bound it implies stated (see Clause)."""
+        clause = self.parse()
+        if isinstance(clause, Clause) and clause.floor is not None:
+            self.params.append(clause.floor)
+            return f"({clause}) AND c.{self.joins.form.key} >= ?"
+        return clause
+
     def bound(self, path: FieldPath | None, value: Any) -> str:
         self.params.append(coerce_literal(path, value))
         return "?"
 
 
 def _filter_column(joins: JoinSet, path: FieldPath) -> str:
-    column = joins.column(path)
+    column = joins.condition(path)
     # Registered capital is sometimes stored as a numeric string; compare it as a number.
     return f"CAST({column} AS REAL)" if path.kind == DECIMAL else column
 
@@ -309,4 +346,4 @@ def compile_filter(filter_value: Any, joins: JoinSet) -> tuple[str, list[Any]]:
     else:
         raise BadFilter(f"FilterString 类型无效: {type(filter_value).__name__}")
     parser = _Parser(tokens, joins)
-    return parser.parse(), parser.params
+    return parser.parse_with_floor(), parser.params

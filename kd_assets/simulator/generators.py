@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Callable, Sequence, TypeVar
 
 from kd_assets.simulator.clock import stamp_text
@@ -117,6 +118,13 @@ def _region_ref(ctx: Context, step: dict, values: dict) -> int:
     return ctx.ref_ids(ctx.ref_of(step["field"]) or "", [ctx.region[0]])[0]
 
 
+def _days_after(ctx: Context, step: dict, values: dict) -> str:
+    """A date (midnight) some whole days after the date field `of`, e.g. a delivery date."""
+    low, high = step["spread"]
+    day = datetime.fromisoformat(str(values[step["of"]])[:10])
+    return stamp_text(day + timedelta(days=int(low + (high - low + 1) * ctx.draw.random())), False)
+
+
 # gen name → (required parameters, function(context, step, values so far) → value)
 GENERATORS: dict[str, tuple[tuple[str, ...], Callable[[Context, dict, dict], Any]]] = {
     "company_name": ((), lambda c, s, v: c.region[2] + c.draw.pick(BRANDS) + c.draw.pick(TRADES)
@@ -144,6 +152,10 @@ GENERATORS: dict[str, tuple[tuple[str, ...], Callable[[Context, dict, dict], Any
     "blank": ((), lambda c, s, v: c.draw.empty_text()),
     "slice": (("of",), lambda c, s, v: str(v[s["of"]])[s.get("start", 0):s.get("end")]),
     "copy": (("of",), lambda c, s, v: v[s["of"]]),
+    "date_of": (("of",), lambda c, s, v: str(v[s["of"]])[:10] + " 00:00:00"),
+    "days_after": (("of", "spread"), _days_after),
+    "product": (("of", "times"), lambda c, s, v: round(float(v[s["of"]]) * float(v[s["times"]]),
+                                                       s.get("digits", 2))),
     "ref": ((), _ref),
     "region_ref": ((), _region_ref),
 }

@@ -65,7 +65,7 @@ class DataPermissions:
     def sql(self, form: Form, alias: str = "") -> tuple[str, list[int]]:
         """A WHERE condition keeping only visible rows of `form` (empty when all are visible)."""
         visible = self.visible
-        if visible is None:
+        if visible is None or not form.use_org:  # forms without a use-org (bills) are all visible
             return "", []
         if not visible:
             return "0 = 1", []

@@ -13,7 +13,7 @@ from typing import Any
 
 from kd_assets.kingdee.protocol import MSG_BAD_FORM_OR_FILTER, MSG_EMPTY_PARAMETER, MSG_UNKNOWN_FIELD
 from kd_assets.simulator.envelopes import KingdeeError, response_status
-from kd_assets.simulator.fields import DECIMAL, Form, JoinSet, UnknownField
+from kd_assets.simulator.fields import DECIMAL, Field, Form, JoinSet, UnknownField
 from kd_assets.simulator.filters import BadFilter, compile_filter
 from kd_assets.simulator.formfile import Catalog
 from kd_assets.simulator.permissions import DataPermissions
@@ -153,18 +153,31 @@ class QueryService:
         if self.shuffle_unordered:
             # A fresh permutation per request: paging without OrderString then loses rows.
             return f"(c.{key} * ?) % 1000003", [self.rng.randrange(1, 1000003)]
-        return f"c.{key} ASC", []
+        return ", ".join([f"c.{key} ASC", *(f"{column} ASC" for column in joins.entry_keys())]), []
+
+
+def _lookup_form(catalog: Catalog, field: Field) -> str | None:
+    if not field.ref:
+        return None
+    served = catalog.get(field.ref)
+    if served is not None:
+        return served.form_id
+    return {"org": "ORG_Organizations", "user": "SEC_User"}.get(field.ref, f"BD_{field.ref}")
 
 
 def business_info(catalog: Catalog, data: dict) -> dict[str, Any]:
-    """A minimal QueryBusinessInfo answer: the form's name, key fields and fields."""
+    """A minimal QueryBusinessInfo answer: the form's name, key fields, header and entities."""
     form = check_form(catalog, data.get("formid"))
-    fields = [{"Key": f.key, "Name": [{"Key": 2052, "Value": f.label}], "ElementType": f.kind,
-               "LookUpObjectFormId": {"org": "ORG_Organizations", "user": "SEC_User"}.get(
-                   f.ref or "", f"BD_{f.ref}" if f.ref else None)} for f in form.fields]
+
+    def described(fields: tuple[Field, ...]) -> list[dict]:
+        return [{"Key": f.key, "Name": [{"Key": 2052, "Value": f.label}], "ElementType": f.kind,
+                 "LookUpObjectFormId": _lookup_form(catalog, f)} for f in fields]
+    entrys = [{"Key": "FBillHead", "EntityType": "HeadEntity", "Fields": described(form.fields)}]
+    entrys += [{"Key": e.key, "EntityType": "EntryEntity", "SeqFieldKey": "FSeq",
+                "EntryPkFieldName": e.entry_key, "Fields": described(e.fields[1:])}
+               for e in form.entities]
     return {"Result": {"ResponseStatus": response_status(),
                        "NeedReturnData": {"Id": form.form_id,
                                           "Name": [{"Key": 2052, "Value": form.name}],
                                           "PkFieldName": form.key, "MasterPKFieldName": form.master,
-                                          "NumberFieldName": form.number,
-                                          "Entrys": [{"Key": "FBillHead", "Fields": fields}]}}}
+                                          "NumberFieldName": form.number, "Entrys": entrys}}}

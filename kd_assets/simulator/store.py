@@ -20,8 +20,8 @@ _SQL_TYPES = {INT: "INTEGER", REF: "INTEGER NOT NULL DEFAULT 0", BOOL: "INTEGER"
               DECIMAL: ""}
 
 
-def _column_ddl(form: Form, field: Field) -> str:
-    if field.key == form.key:
+def _column_ddl(key: str, field: Field) -> str:
+    if field.key == key:
         return f"{field.key} INTEGER PRIMARY KEY"
     # Kingdee runs on SQL Server with a case-insensitive collation; text compares alike here.
     return f"{field.key} {_SQL_TYPES.get(field.kind, 'TEXT COLLATE NOCASE')}".rstrip()
@@ -30,10 +30,16 @@ def _column_ddl(form: Form, field: Field) -> str:
 def schema_sql(forms: Iterable[Form], ref_tables: Iterable[str]) -> str:
     statements = []
     for form in forms:
-        columns = ", ".join(_column_ddl(form, f) for f in form.fields)
+        columns = ", ".join(_column_ddl(form.key, f) for f in form.fields)
         statements.append(f"CREATE TABLE IF NOT EXISTS {form.table} ({columns})")
         statements += [f"CREATE INDEX IF NOT EXISTS ix_{form.table}_{f.key} ON {form.table} ({f.key})"
                        for f in form.fields if f.indexed]
+        for entity in form.entities:  # lines: (bill id, entry id) in order, for joins and paging
+            columns = ", ".join(_column_ddl(entity.entry_key, f) for f in entity.fields)
+            statements += [
+                f"CREATE TABLE IF NOT EXISTS {entity.table} ({form.key} INTEGER NOT NULL, {columns})",
+                f"CREATE INDEX IF NOT EXISTS ix_{entity.table}_bill ON {entity.table} "
+                f"({form.key}, {entity.entry_key})"]
     statements += [
         f"CREATE TABLE IF NOT EXISTS ref_{t} (id INTEGER PRIMARY KEY, "
         "number TEXT COLLATE NOCASE NOT NULL, name TEXT COLLATE NOCASE NOT NULL)"
@@ -92,6 +98,13 @@ class Store:
         with self.transaction() as conn:
             conn.executemany(f"INSERT INTO {form.table} ({', '.join(form.columns)}) "
                              f"VALUES ({marks})", rows)
+
+    def load_batches(self, batches: Iterable[tuple[str, Sequence[str], list]]) -> None:
+        """Bulk-insert (table, columns, rows) batches in one transaction."""
+        with self.transaction() as conn:
+            for table, columns, rows in batches:
+                conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) "
+                                 f"VALUES ({', '.join('?' * len(columns))})", rows)
 
     def table_exists(self, name: str) -> bool:
         return bool(self.scalar("SELECT count(*) FROM sqlite_master WHERE type='table' AND name=?",

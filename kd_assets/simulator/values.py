@@ -45,7 +45,11 @@ def reference_id(conn: sqlite3.Connection, field: Field, raw: Any) -> int:
         column, value = "id", raw
     if value in (None, "", 0, "0"):
         return 0
-    found = conn.execute(f"SELECT id FROM ref_{field.ref} WHERE {column} = ?", (value,)).fetchone()
+    target = field.target
+    column = {"id": target.id, "number": target.number, "name": target.name}[column]  # type: ignore[union-attr]
+    # A base-data number names one row per use-org: the reference takes the first (create org).
+    found = conn.execute(f"SELECT {target.id} FROM {target.table} WHERE {column} = ? "  # type: ignore[union-attr]
+                         f"ORDER BY {target.id} LIMIT 1", (value,)).fetchone()
     if found is None:
         raise KingdeeError(MSG_GENERAL, f"字段 {field.key} 引用的 {value} 不存在", field.key)
     return int(found[0])

@@ -13,6 +13,9 @@ import sqlite3
 from typing import Any, Callable
 
 from kd_assets.kingdee.protocol import MSG_UNKNOWN_FIELD
+from kd_assets.simulator.billwrites import (  # noqa: F401  (MSG_OPERATION_REFUSED is used here too)
+    MSG_OPERATION_REFUSED, delete_lines, header_model, require_editable, save_lines,
+)
 from kd_assets.simulator.clock import stamp_text
 from kd_assets.simulator.data import LOGIN_USER_ID, kind_default
 from kd_assets.simulator.envelopes import KingdeeError, entity, error_item, operation_result
@@ -23,7 +26,6 @@ from kd_assets.simulator.query import check_form
 from kd_assets.simulator.store import Store
 from kd_assets.simulator.values import MSG_GENERAL, convert, lower_keys
 
-MSG_OPERATION_REFUSED = 11  # a record-level refusal (status does not allow the operation)
 
 
 class WriteService:
@@ -56,15 +58,17 @@ class WriteService:
         if not isinstance(model, dict):
             raise KingdeeError(MSG_GENERAL, "data 数据包中的参数 Model 必须是对象", "Model")
         only = {str(k).lower() for k in lower_keys(data).get("needupdatefields") or []}
+        delete_missing = str(lower_keys(data).get("isdeleteentry", True)).lower() != "false"
         with self.store.transaction() as conn:
             conn.row_factory = sqlite3.Row
             try:
-                values = self.model_values(conn, form, model, only)
+                values = self.model_values(conn, form, header_model(form, model), only)
                 row_id = int(lower_keys(model).get(form.key.lower()) or 0)
                 if row_id:
                     self.require_visible(conn, form, row_id)
                 row = (self.update(conn, form, row_id, values) if row_id
                        else self.create(conn, form, values))
+                save_lines(conn, form, row[form.key], model, delete_missing or not row_id)
                 if lower_keys(data).get("isautosubmitandaudit") in (True, "true", "True"):
                     self.set_values(conn, form, row[form.key], **{form.document_status: "C"},
                                     **self.stamped(form, "audit"))
@@ -81,6 +85,8 @@ class WriteService:
                 field = form.lookup(str(key))
             except UnknownField as err:
                 raise KingdeeError(MSG_UNKNOWN_FIELD, str(err), str(key)) from None
+            if field.entity is not None:  # entry fields belong in their entity's array
+                raise KingdeeError(MSG_UNKNOWN_FIELD, str(UnknownField(str(key))), str(key))
             if field.editable and (not only or key.lower() in only):
                 values[field.key] = convert(conn, field, raw)
         return values
@@ -98,14 +104,16 @@ class WriteService:
                 f"SELECT max(CAST(substr({form.number}, {len(prefix) + 1}) AS INTEGER)) "
                 f"FROM {form.table} WHERE {form.number} LIKE ?", (prefix + "%",)).fetchone()[0] or 0
             values[form.number] = f"{prefix}{last + 1:0{form.number_digits}d}"
-        self.check_number_free(conn, form, values[form.number], master_id=row_id)
+        self.check_number_free(conn, form, values[form.number], row_id)
         row = {f.key: kind_default(f.kind) if f.default is None else convert(conn, f, f.default)
                for f in form.fields}
         created, modified = self.stamped(form, "create"), form.stamps["modify"]
-        row.update(values, **created, **{form.key: row_id, form.master: row_id,
+        row.update(values, **created, **{form.key: row_id,
                                          modified.date: created[form.stamps["create"].date],
                                          modified.user: LOGIN_USER_ID})
-        if not values.get(form.use_org):
+        if form.master:
+            row[form.master] = row_id
+        if form.use_org and form.create_org and not values.get(form.use_org):
             row[form.use_org] = row[form.create_org]
         columns = list(row)
         conn.execute(f"INSERT INTO {form.table} ({', '.join(columns)}) VALUES "
@@ -114,11 +122,15 @@ class WriteService:
 
     def update(self, conn: sqlite3.Connection, form: Form, row_id: int, values: dict) -> sqlite3.Row:
         row = self.fetch_row(conn, form, row_id)
+        require_editable(form, row)
         stamps = self.stamped(form, "modify")
         number = values.pop(form.number, None)
-        if number is not None and str(number) != row[form.number]:
+        if number is not None and str(number) != row[form.number] and not form.master:
+            self.check_number_free(conn, form, str(number), row_id)
+            values[form.number] = number  # a bill's number is its own
+        elif number is not None and str(number) != row[form.number]:
             # The number belongs to the master: every use-org row of it changes (and is stamped).
-            self.check_number_free(conn, form, str(number), master_id=row[form.master])
+            self.check_number_free(conn, form, str(number), row[form.master])
             assignments = ", ".join(f"{c} = ?" for c in (form.number, *stamps))
             conn.execute(f"UPDATE {form.table} SET {assignments} WHERE {form.master} = ?",
                          (number, *stamps.values(), row[form.master]))
@@ -126,9 +138,10 @@ class WriteService:
         return self.fetch_row(conn, form, row_id)
 
     @staticmethod
-    def check_number_free(conn: sqlite3.Connection, form: Form, number: str, master_id: int) -> None:
-        if conn.execute(f"SELECT 1 FROM {form.table} WHERE {form.number} = ? AND {form.master} <> ?",
-                        (number, master_id)).fetchone():
+    def check_number_free(conn: sqlite3.Connection, form: Form, number: str, owner: int) -> None:
+        """Refuse a number used by another master (base data) or another bill."""
+        if conn.execute(f"SELECT 1 FROM {form.table} WHERE {form.number} = ? "
+                        f"AND {form.master or form.key} <> ?", (number, owner)).fetchone():
             raise KingdeeError(MSG_GENERAL, f"编码 {number} 已被其他{form.name}使用，编码必须唯一",
                                form.number)
 
@@ -141,12 +154,18 @@ class WriteService:
                 state = "已审核" if status == "C" else "审核中"
                 raise KingdeeError(MSG_OPERATION_REFUSED, f"{form.label(row)} {state}，不允许删除")
             conn.execute(f"DELETE FROM {form.table} WHERE {form.key} = ?", (row[form.key],))
+            delete_lines(conn, form, row[form.key])
         return self.for_each_record(form_id, data, delete_row)
 
     def operate(self, form_id: Any, op_number: Any, data: dict) -> dict:
         """ExcuteOperation: Forbid, Enable, Audit, UnAudit or Submit (case-insensitive)."""
         operation = {"forbid": self.forbid, "enable": self.enable, "audit": self.audit,
-                     "unaudit": self.unaudit, "submit": self.submit}.get(str(op_number).lower())
+                     "unaudit": self.unaudit, "submit": self.submit, "billclose": self.close,
+                     "unbillclose": self.unclose}.get(str(op_number).lower())
+        needs = {self.forbid: "forbid_status", self.enable: "forbid_status",
+                 self.close: "close_status", self.unclose: "close_status"}.get(operation)
+        if needs and not getattr(check_form(self.catalog, form_id), needs):
+            operation = None  # the form has no such status: Kingdee has no such operation on it
         if operation is None:
             raise KingdeeError(MSG_GENERAL, f"操作 {op_number!r} 不存在或不支持", "opNumber")
         return self.for_each_record(form_id, data, operation)
@@ -171,9 +190,24 @@ class WriteService:
 
     def unaudit(self, conn: sqlite3.Connection, form: Form, row: sqlite3.Row) -> None:
         _require(row[form.document_status] == "C", f"{form.label(row)} 未审核，不能反审核")
+        _require(not form.close_status or row[form.close_status] == "A",
+                 f"{form.label(row)} 已关闭，不能反审核")
         stamp = form.stamps["audit"]
         self.set_values(conn, form, row[form.key], **{form.document_status: "D", stamp.date: None,
                                                        stamp.user: 0})
+
+    def close(self, conn: sqlite3.Connection, form: Form, row: sqlite3.Row) -> None:
+        """BillClose (整单关闭): audited, open bills only; the modify date stays."""
+        _require(row[form.document_status] == "C", f"{form.label(row)} 未审核，不能关闭")
+        _require(row[form.close_status] == "A", f"{form.label(row)} 已经关闭")
+        self.set_values(conn, form, row[form.key], **{form.close_status: "B"},  # type: ignore[arg-type]
+                        **self.stamped(form, "close"))
+
+    def unclose(self, conn: sqlite3.Connection, form: Form, row: sqlite3.Row) -> None:
+        _require(row[form.close_status] == "B", f"{form.label(row)} 未关闭，无需反关闭")
+        stamp = form.stamps["close"]
+        self.set_values(conn, form, row[form.key], **{form.close_status: "A",  # type: ignore[arg-type]
+                                                       stamp.date: None, stamp.user: 0})
 
     def submit(self, conn: sqlite3.Connection, form: Form, row: sqlite3.Row) -> None:
         _require(row[form.document_status] in ("A", "D"), f"{form.label(row)} 当前状态不能提交")

@@ -154,11 +154,12 @@ def test_save_of_an_existing_row_stamps_modify_date(on_form, shipped):
 
 
 def test_state_counts_rows_per_form(simulator_factory):
-    sim = simulator_factory(customers=40, suppliers=30, materials=20, rows={"bd_material": 25})
+    sim = simulator_factory(customers=40, suppliers=30, materials=20, orders=7, rows={"bd_material": 25})
     kd = Kingdee(sim)
     state = kd.admin("state")
     forms = state["rows"]["forms"]
-    assert {k: v["rows"] for k, v in forms.items()} == {"BD_Customer": 40, "BD_Supplier": 30, "BD_MATERIAL": 25}
+    assert {k: v["rows"] for k, v in forms.items()} == {"BD_Customer": 40, "BD_Supplier": 30,
+                                                        "BD_MATERIAL": 25, "SAL_SaleOrder": 7}
     assert state["rows"]["customers"] == 40 and state["rows"]["suppliers"] == 30
     assert sum(forms["BD_Supplier"]["by_document_status"].values()) == 30
 

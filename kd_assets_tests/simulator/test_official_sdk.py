@@ -81,3 +81,27 @@ def test_sdk_queries_and_writes_each_shipped_form(kd, form, key, fields, prefix)
     assert json.loads(sdk.UnAudit(form, {"Ids": str(row_id)}))["Result"]["ResponseStatus"]["IsSuccess"]
     deleted = json.loads(sdk.Delete(form, {"Ids": str(row_id)}))
     assert deleted["Result"]["ResponseStatus"]["SuccessEntitys"][0]["Id"] == row_id
+
+
+def test_sdk_queries_saves_audits_and_deletes_sales_orders(kd):
+    sdk = official_sdk(kd.handle)
+    query = {"FormId": "SAL_SaleOrder", "OrderString": "FID ASC, FSaleOrderEntry_FEntryID ASC",
+             "FieldKeys": "FID,FBillNo,FCustId.FNumber,FSaleOrderEntry_FEntryID,FMaterialId.FNumber,FQty",
+             "FilterString": "FID > 0", "Limit": 60}
+    rows = json.loads(sdk.ExecuteBillQuery(query))
+    assert len(rows) == 60 and len({r[0] for r in rows}) < 60  # lines, several per order
+    saved = json.loads(sdk.Save("SAL_SaleOrder", {"Model": {
+        "FID": 0, "FCustId": {"FNumber": "CUST000003"}, "FDate": "2025-06-16",
+        "FSaleOrderEntry": [{"FMaterialId": {"FNumber": "MAT000001"}, "FQty": 2, "FPrice": 3.5},
+                            {"FMaterialId": {"FNumber": "MAT000002"}, "FQty": 1, "FPrice": 9}]}}))
+    bill_id = saved["Result"]["Id"]
+    assert saved["Result"]["Number"].startswith("XSDD")
+    mine = json.loads(sdk.ExecuteBillQuery({**query, "FilterString": f"FID = {bill_id}"}))
+    assert [(r[4], r[5]) for r in mine] == [("MAT000001", 2.0), ("MAT000002", 1.0)]
+    assert json.loads(sdk.Audit("SAL_SaleOrder", {"Ids": str(bill_id)}))["Result"]["ResponseStatus"]["IsSuccess"]
+    refused = json.loads(sdk.Delete("SAL_SaleOrder", {"Ids": str(bill_id)}))
+    assert refused["Result"]["ResponseStatus"]["IsSuccess"] is False  # audited bills stay
+    assert json.loads(sdk.UnAudit("SAL_SaleOrder", {"Ids": str(bill_id)}))["Result"]["ResponseStatus"]["IsSuccess"]
+    deleted = json.loads(sdk.Delete("SAL_SaleOrder", {"Ids": str(bill_id)}))
+    assert deleted["Result"]["ResponseStatus"]["SuccessEntitys"][0]["Id"] == bill_id
+    assert json.loads(sdk.ExecuteBillQuery({**query, "FilterString": f"FID = {bill_id}"})) == []
