@@ -322,11 +322,15 @@ def load_catalog(extra_dirs: Iterable[str | Path] = ()) -> Catalog:
     tables: dict[str, str] = {}
     for path in [*form_files(FORMS_DIR), *(p for d in extra_dirs for p in form_files(Path(d)))]:
         form = load_form(path)
+        own = {form.table, *(e.table for e in form.entities)}
         clash = forms.get(form.form_id.lower()) or next(
-            (f for f in forms.values() if f.table == form.table), None)
+            (f for f in forms.values() if own & {f.table, *(e.table for e in f.entities)}), None)
         if clash is not None:
-            raise FormFileError(f"{path}: form {form.form_id} (table {form.table}) is already "
-                                f"served from {clash.source}")
+            raise FormFileError(f"{path}: form {form.form_id} (tables {', '.join(sorted(own))}) is "
+                                f"already served from {clash.source}")
+        if len(own) <= len(form.entities):
+            raise FormFileError(f"{path}: form {form.form_id}: its header and entities need "
+                                f"tables of their own")
         for table, rows in form.refs.items():
             if table in refs and refs[table] != rows:
                 raise FormFileError(f"{path}: refs.{table} differs from the table of the same "
