@@ -195,12 +195,7 @@ def _load_form(path: Path, text: str) -> Form:
     number = check.mapping("number", doc["number"], ("field", "prefix"))
     statuses = check.mapping("statuses", doc["statuses"], ("document",))
     orgs = check.mapping("orgs", doc.get("orgs") or {})
-    raw_stamps = check.mapping("stamps", doc["stamps"], REQUIRED_STAMPS)
-    stamps = {}
-    for name in (n for n in STAMPS if n in raw_stamps):
-        raw = check.mapping(f"stamps.{name}", raw_stamps[name], ("date", "user"))
-        stamps[name] = Stamp(_field_of(check, fields, f"stamps.{name}.date", raw["date"], (DATE,)),
-                             _field_of(check, fields, f"stamps.{name}.user", raw["user"], (REF,)))
+    stamps = _stamps(check, doc["stamps"], fields)
     optional = lambda section, name, kinds: (  # noqa: E731
         _field_of(check, fields, f"{section}.{name}", doc[section][name], kinds)
         if name in (doc.get(section) or {}) else None)
@@ -237,6 +232,17 @@ def _load_form(path: Path, text: str) -> Form:
         count_option=doc.get("rows_option"), default_rows=int(doc.get("default_rows", 100)),
         seed_offset=int(doc.get("seed_offset", zlib.crc32(form_id.encode()) % 1_000_000)),
         source=str(path), close_status=optional("statuses", "close", (STATUS,)), entities=entities)
+
+
+def _stamps(check: _Checker, raw: Any, fields: dict[str, Field]) -> dict[str, Stamp]:
+    """create/modify/audit, and forbid/close when the form has that status."""
+    raw = check.mapping("stamps", raw, REQUIRED_STAMPS)
+    stamps = {}
+    for name in (n for n in STAMPS if n in raw):
+        stamp = check.mapping(f"stamps.{name}", raw[name], ("date", "user"))
+        stamps[name] = Stamp(_field_of(check, fields, f"stamps.{name}.date", stamp["date"], (DATE,)),
+                             _field_of(check, fields, f"stamps.{name}.user", stamp["user"], (REF,)))
+    return stamps
 
 
 def _fields(check: _Checker, raw_fields: Any, taken: dict[str, Field],
