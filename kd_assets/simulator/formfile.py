@@ -195,12 +195,7 @@ def _load_form(path: Path, text: str) -> Form:
     number = check.mapping("number", doc["number"], ("field", "prefix"))
     statuses = check.mapping("statuses", doc["statuses"], ("document",))
     orgs = check.mapping("orgs", doc.get("orgs") or {})
-    raw_stamps = check.mapping("stamps", doc["stamps"], REQUIRED_STAMPS)
-    stamps = {}
-    for name in (n for n in STAMPS if n in raw_stamps):
-        raw = check.mapping(f"stamps.{name}", raw_stamps[name], ("date", "user"))
-        stamps[name] = Stamp(_field_of(check, fields, f"stamps.{name}.date", raw["date"], (DATE,)),
-                             _field_of(check, fields, f"stamps.{name}.user", raw["user"], (REF,)))
+    stamps = _stamps(check, doc["stamps"], fields)
     optional = lambda section, name, kinds: (  # noqa: E731
         _field_of(check, fields, f"{section}.{name}", doc[section][name], kinds)
         if name in (doc.get(section) or {}) else None)
@@ -237,6 +232,17 @@ def _load_form(path: Path, text: str) -> Form:
         count_option=doc.get("rows_option"), default_rows=int(doc.get("default_rows", 100)),
         seed_offset=int(doc.get("seed_offset", zlib.crc32(form_id.encode()) % 1_000_000)),
         source=str(path), close_status=optional("statuses", "close", (STATUS,)), entities=entities)
+
+
+def _stamps(check: _Checker, raw: Any, fields: dict[str, Field]) -> dict[str, Stamp]:
+    """create/modify/audit, and forbid/close when the form has that status."""
+    raw = check.mapping("stamps", raw, REQUIRED_STAMPS)
+    stamps = {}
+    for name in (n for n in STAMPS if n in raw):
+        stamp = check.mapping(f"stamps.{name}", raw[name], ("date", "user"))
+        stamps[name] = Stamp(_field_of(check, fields, f"stamps.{name}.date", stamp["date"], (DATE,)),
+                             _field_of(check, fields, f"stamps.{name}.user", stamp["user"], (REF,)))
+    return stamps
 
 
 def _fields(check: _Checker, raw_fields: Any, taken: dict[str, Field],
@@ -322,11 +328,15 @@ def load_catalog(extra_dirs: Iterable[str | Path] = ()) -> Catalog:
     tables: dict[str, str] = {}
     for path in [*form_files(FORMS_DIR), *(p for d in extra_dirs for p in form_files(Path(d)))]:
         form = load_form(path)
+        own = {form.table, *(e.table for e in form.entities)}
         clash = forms.get(form.form_id.lower()) or next(
-            (f for f in forms.values() if f.table == form.table), None)
+            (f for f in forms.values() if own & {f.table, *(e.table for e in f.entities)}), None)
         if clash is not None:
-            raise FormFileError(f"{path}: form {form.form_id} (table {form.table}) is already "
-                                f"served from {clash.source}")
+            raise FormFileError(f"{path}: form {form.form_id} (tables {', '.join(sorted(own))}) is "
+                                f"already served from {clash.source}")
+        if len(own) <= len(form.entities):
+            raise FormFileError(f"{path}: form {form.form_id}: its header and entities need "
+                                f"tables of their own")
         for table, rows in form.refs.items():
             if table in refs and refs[table] != rows:
                 raise FormFileError(f"{path}: refs.{table} differs from the table of the same "

@@ -212,7 +212,8 @@ class TargetStore(SyncLog):
         whatever their incoming change time, but only while the stored change time is still at
         most that: reconciliation heals rows whose change time went backwards at the source
         (Enable clearing FForbidDate), and a newer version a concurrent run published meanwhile
-        is never reverted. A row that was soft-deleted and comes back is un-deleted.
+        is never reverted. A soft-deleted row comes back with a newer version or when forced
+        (see ``plan_upsert``).
         """
         if frame.empty:
             return UpsertCounts()

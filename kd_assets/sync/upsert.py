@@ -66,15 +66,18 @@ def plan_upsert(out: pd.DataFrame, stored: pd.DataFrame, key: str,
 
     A key of ``force_upto`` is changed whatever its incoming change time while the stored one is
     at most the given ceiling; past it, a newer version was published meanwhile: the row is older.
+    A row soft-deleted at the very version coming in stays deleted (counted unchanged) unless
+    forced: that version was fetched before the deletion, by a run racing reconciliation. A newer
+    version revives it (a key the source uses again), as does reconciliation's forced heal.
     """
     m = out[[key, CHANGE_TIME, "row_hash"]].merge(stored, on=key, how="left")
     present = m["stored_change_time"].notna().to_numpy()
     ceiling = np.array([force_upto.get(int(k), _NAT) for k in m[key]] if force_upto else [_NAT] * len(m),
                        dtype="datetime64[ns]")
     forced = present & (m["stored_change_time"].to_numpy(dtype="datetime64[ns]") <= ceiling)
-    same = (present & (m[CHANGE_TIME] == m["stored_change_time"]).to_numpy()
-            & (m["row_hash"] == m["stored_hash"]).to_numpy()
-            & ~(m["stored_deleted"] == True).to_numpy())  # noqa: E712 (NaN for new keys)
+    deleted = (m["stored_deleted"] == True).to_numpy()  # noqa: E712 (NaN for new keys)
+    same_time = present & (m[CHANGE_TIME] == m["stored_change_time"]).to_numpy()
+    same = same_time & (((m["row_hash"] == m["stored_hash"]).to_numpy() & ~deleted) | (deleted & ~forced))
     older = present & ~forced & (m[CHANGE_TIME] < m["stored_change_time"]).to_numpy()
     update = present & ~same & ~older
     return UpsertPlan(
@@ -112,7 +115,8 @@ def publish_range(conn: sa.Connection, store, lo: int, hi: int, window_start: dt
     window = " OR ".join(f"(c.{q(c.name)} >= :start AND c.{q(c.name)} < :end)" for c in store.spec.change_columns)
     source = (f" FROM {q(store.tables.clean.name)} c LEFT JOIN {q(target)} t ON t.{key} = c.{key}"
               f" WHERE c.{key} >= :lo AND c.{key} <= :hi AND ({window})")
-    same = (f"(c.change_time = t.change_time AND c.row_hash = t.row_hash AND t.is_deleted = 0)")
+    # Nothing to publish: the same version, or the version a row was soft-deleted at (see plan_upsert).
+    same = "(c.change_time = t.change_time AND (t.is_deleted = 1 OR c.row_hash = t.row_hash))"
     params = {"lo": lo, "hi": hi, "start": window_start, "end": window_end, "run_id": run_id, "now": synced_at}
     types = [sa.bindparam(n, type_=sa.DateTime()) for n in ("start", "end")]
     n, inserted, older, unchanged = conn.execute(sa.text(

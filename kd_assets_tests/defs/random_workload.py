@@ -4,7 +4,8 @@
   submits, renumbers and deletes made through Kingdee's protocol on a simulator with a frozen
   clock that the workload moves itself, so a seed replays the same stamps; and changes that stamp
   nothing: a DBA's direct update (the simulator's silent_update) and a second edit stamped in the
-  same whole second as the row's last one;
+  same whole second as the row's last one; and Allocate, whose use-org copy carries its master's
+  old stamps, so only the reconciliation brings it;
 - ``Deployment``: what a Dagster deployment runs, driven by hand on one instance: change-sensor
   ticks, sync runs (and a run with a wrong app secret), the nightly re-sync, reconciliation;
 - an independent view of both sides: the source read over HTTP by key pages, the target read
@@ -30,6 +31,7 @@ from kd_assets_tests.defs.forms import (
     sync_assets, target_matches_clean, unique_keys,
 )
 from kd_assets_tests.defs.sync_harness import client, resources
+from kd_assets_tests.sync.allocation_scenario import allocate
 
 FORM = SPEC.form_id
 SOURCE_TZ = dt.timezone(dt.timedelta(hours=8))  # the simulator's server clock (Asia/Shanghai)
@@ -204,7 +206,8 @@ def changed_keys(before: dict[int, TargetRow], after: dict[int, TargetRow]) -> s
 # ---- the source workload --------------------------------------------------------------------
 
 OPERATIONS = {"edit": 30, "create": 12, "forbid": 9, "enable": 8, "audit": 9, "unaudit": 8, "submit": 3,
-              "delete": 8, "renumber": 3, "late_commit": 3, "silent_update": 3, "same_second_edit": 3}
+              "delete": 8, "renumber": 3, "late_commit": 3, "silent_update": 3, "same_second_edit": 3, "allocate": 3}
+USE_ORG_IDS = {"101": 100329, "102": 100330, "103": 100331, "T00": 100332}  # Allocate's TOrgIds
 LATE_COMMIT_S = 540  # at most this much earlier: inside the sensor's default look-back (KD_SENSOR_LAG_S=600)
 
 
@@ -228,6 +231,7 @@ class SourceWorkload:
         self.renumbered = 0
         self.rows: dict[int, Mirror] = {}
         self.unstamped: set[int] = set()  # content changed without a newer change time
+        self.allocated: set[int] = set()  # copies born with their master's old stamps, untouched since
         self.now = self._clock({"frozen": True, "now": sim.config.clock_start})
         self.refresh()
 
@@ -275,6 +279,7 @@ class SourceWorkload:
 
     def _touch(self, key: int) -> None:
         self.hot = (self.hot + [key])[-25:]
+        self.allocated.discard(key)  # stamped now: the sensor sees it again
 
     # -- operations
     def random_operation(self) -> str:
@@ -365,6 +370,26 @@ class SourceWorkload:
         finally:
             self.advance(back)
         return f"late commit ({back:.0f} s early): {done}"
+
+    def allocate(self) -> str | None:
+        """Allocate an audited, enabled master to a use-org it lacks (official SDK): the new row is
+        unaudited and carries the master's create and modify dates."""
+        fields = ["FMasterId", "FUseOrgId.FNumber", "FDocumentStatus", "FForbidStatus"]
+        rows = [r for page in self.kingdee.iter_keys(FORM, key_field=SPEC.key_field, extra_fields=fields)
+                for r in page]
+        orgs: dict[int, set[str]] = {}
+        for _, master, org, _, _ in rows:
+            orgs.setdefault(master, set()).add(org)
+        masters = [r[0] for r in rows if r[0] == r[1] and r[3] == "C" and r[4] == "A"
+                   and set(USE_ORG_IDS) - orgs[r[0]]]
+        if not masters:
+            return None
+        master = self.rng.choice(masters)
+        org = self.rng.choice(sorted(set(USE_ORG_IDS) - orgs[master]))
+        (copy,) = allocate(self.sim, [master], USE_ORG_IDS[org])
+        self.rows[copy] = Mirror("A", "A")
+        self.allocated.add(copy)
+        return f"allocate {master} to {org} → {copy}"
 
     def silent_update(self) -> str:
         """What a plug-in or DBA script does: ``update … set FName/FTEL … where FCUSTID = …``."""

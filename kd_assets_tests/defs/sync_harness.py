@@ -13,9 +13,11 @@ import sqlalchemy as sa
 
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.target_db import MySQLResource
-from kd_assets.kingdee import ClientConfig, K3CloudClient
+from kd_assets.kingdee import ClientConfig, K3CloudClient, Window
 from kd_assets.sync.reconcile import reconcile
+from kd_assets.sync.schemas import validate
 from kd_assets.sync.store import TargetStore, create_target_engine
+from kd_assets.sync.transform import to_frame
 from kd_assets_tests.defs.forms import (
     SPEC, kingdee_customers_clean, kingdee_customers_raw, target_matches_clean, unique_keys, wk_wodtop_customer,
 )
@@ -104,6 +106,21 @@ def pick_customer(sim, filter_string: str = "", last: bool = False) -> int:
                                     order_string="FCUSTID DESC" if last else "FCUSTID ASC", limit=1)
     assert rows, f"no customer matches {filter_string!r}"
     return int(rows[0][0])
+
+
+def sync_by_hand(c: K3CloudClient, store: TargetStore, start: dt.datetime, end: dt.datetime, partition: str,
+                 now: str) -> int:
+    """What a partition run's three assets do, step by step: land, validate into clean and
+    quarantine, publish in-database. Returns rows inserted."""
+    spec = store.spec
+    for page in c.iter_window(spec.form_id, spec.field_keys, Window(start, end), key_field=spec.key_field,
+                              change_fields=spec.change_time_fields):
+        store.land_rows(page, "run", partition)
+    for rows in store.iter_landed(start, end, partition_key=partition):
+        result = validate(spec, to_frame(spec, rows), pd.Timestamp(now))
+        store.write_clean(result.clean, "run", partition)
+        store.quarantine(result.rejects, "run", partition)
+    return store.publish_clean(start, end, "run").inserted
 
 
 @contextmanager

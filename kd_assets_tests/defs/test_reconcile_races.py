@@ -4,6 +4,7 @@ Neither a soft-delete nor a forced heal may be undone by it."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 import pandas as pd
@@ -14,20 +15,28 @@ from kd_assets.sync.reconcile import reconcile
 from kd_assets.sync.reconcile_heal import RECONCILE_PARTITION
 from kd_assets.sync.store import TargetStore
 from kd_assets_tests.defs.forms import SPEC
-from kd_assets_tests.defs.sync_harness import client, initial_load, pick_customer, resources, sync
+from kd_assets_tests.defs.sync_harness import client, initial_load, pick_customer, resources, sync, sync_by_hand
 
 CLOCK = "2024-03-01 12:00:00"
 TODAY = CLOCK[:10]
 
 
 class InterleavingStore(TargetStore):
-    """A TargetStore that runs ``between`` once, right after soft_delete or right before the
-    reconciliation's first landing (that is, after its fetch by key)."""
+    """A TargetStore that runs a step once: right after soft_delete, right before reconciliation's
+    first landing (that is, after its fetch by key), or right before staging clean rows."""
 
     def __init__(self, *args, after_soft_delete: Callable[[], None] | None = None,
-                 before_heal_landing: Callable[[], None] | None = None, **kwargs):
+                 before_heal_landing: Callable[[], None] | None = None,
+                 before_write_clean: Callable[[], None] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._after_soft_delete, self._before_heal_landing = after_soft_delete, before_heal_landing
+        self._before_write_clean = before_write_clean
+
+    def write_clean(self, frame, run_id, partition_key):
+        if self._before_write_clean:
+            self._before_write_clean, step = None, self._before_write_clean
+            step()
+        return super().write_clean(frame, run_id, partition_key)
 
     def soft_delete(self, keys, run_id):
         marked = super().soft_delete(keys, run_id)
@@ -77,6 +86,25 @@ def test_a_sync_run_right_after_the_soft_delete_does_not_revive_the_row(sim, tar
 
     assert report.soft_deleted == 1
     assert bool(store.read_target([key])["is_deleted"].iloc[0])
+
+
+def test_a_sync_run_that_fetched_the_row_before_its_deletion_does_not_revive_it(sim, target_url, loaded):
+    key = pick_customer(sim, "FDocumentStatus = 'A'")
+    with client(sim) as c:
+        c.save(SPEC.form_id, {"FCUSTID": key, "FName": "同步途中被删除的客户有限公司"})
+    _sync_today(sim, target_url)  # published; the next run fetches the same version
+
+    def deleted_at_the_source_and_reconciled() -> None:
+        with client(sim) as c:
+            c.delete(SPEC.form_id, [key])
+            assert reconcile(c, loaded(), SPEC, "reconcile", now=pd.Timestamp(CLOCK)).soft_deleted == 1
+
+    # The run has landed and read the row; reconciliation deletes it before the run stages it.
+    run = loaded(before_write_clean=deleted_at_the_source_and_reconciled)
+    with client(sim) as c:
+        sync_by_hand(c, run, dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 2), TODAY, CLOCK)
+
+    assert bool(run.read_target([key])["is_deleted"].iloc[0])
 
 
 def test_a_forced_heal_does_not_revert_an_edit_a_sync_run_published_meanwhile(sim, target_url, loaded):

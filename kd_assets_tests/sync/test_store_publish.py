@@ -50,13 +50,16 @@ def test_publish_counts_each_category_and_never_reverts_a_newer_row(store):
     assert target.loc[2, "run_id"] == "run-1" and target.loc[1, "run_id"] == "run-0"
 
 
-def test_publish_undeletes_a_returning_row(store):
+def test_publish_revives_a_soft_deleted_row_only_with_a_newer_version(store):
     stage(store, kd_row(1))
     store.publish_clean(*DAY, "run-1")
     store.soft_delete([1], "reconcile")
     assert store.publish_clean(*DAY, "run-2") == UpsertCounts()  # its staged version went with it
-    stage(store, kd_row(1))  # fetched again: it is back at the source
-    assert store.publish_clean(*DAY, "run-3") == UpsertCounts(updated=1)
+    stage(store, kd_row(1))  # staged again by a run that fetched it before the deletion
+    assert store.publish_clean(*DAY, "run-3") == UpsertCounts(unchanged=1)
+    assert store.read_target()["is_deleted"].all()
+    stage(store, kd_row(1, modified_at="2024-05-07T11:00:00"))  # a newer version: the key lives again
+    assert store.publish_clean(*DAY, "run-4") == UpsertCounts(updated=1)
     assert not store.read_target()["is_deleted"].any()
 
 

@@ -107,7 +107,15 @@ def test_soft_delete_marks_once_and_a_returning_row_is_undeleted(store):
     assert store.soft_delete([2], "reconcile") == 0
     target = store.read_target()
     assert target["is_deleted"].tolist() == [False, True] and target["deleted_at"].notna().tolist() == [False, True]
-    assert store.upsert_target(clean(kd_row(2)), "run-2") == UpsertCounts(updated=1)
+    # The version it was deleted at (fetched before the deletion) does not revive it; a newer one
+    # does, as does reconciliation's forced heal.
+    assert store.upsert_target(clean(kd_row(2)), "run-2") == UpsertCounts(unchanged=1)
+    assert bool(store.read_target([2]).iloc[0]["is_deleted"])
+    assert store.upsert_target(clean(kd_row(2)), "reconcile", force_upto=store.change_times([2])) \
+        == UpsertCounts(updated=1)
+    assert not store.read_target([2]).iloc[0]["is_deleted"]
+    store.soft_delete([2], "reconcile")
+    assert store.upsert_target(clean(kd_row(2, modified_at="2024-05-08T10:00:00")), "run-3") == UpsertCounts(updated=1)
     row = store.read_target([2]).iloc[0]
     assert not row["is_deleted"] and pd.isna(row["deleted_at"])
 

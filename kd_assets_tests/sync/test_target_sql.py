@@ -14,15 +14,12 @@ import yaml
 from pymysql.constants import CLIENT
 
 from kd_assets.alerting import SqlIncidentStore
-from kd_assets.kingdee import Window
 from kd_assets.sync.loadfile import load_file_available
 from kd_assets.sync.reconcile import reconcile
-from kd_assets.sync.schemas import validate
 from kd_assets.sync.spec import SyncSpec, load_spec
 from kd_assets.sync.store import TargetStore, create_target_engine
-from kd_assets.sync.transform import to_frame
 from kd_assets_tests.alerting.factories import run_failure
-from kd_assets_tests.defs.sync_harness import client
+from kd_assets_tests.defs.sync_harness import client, sync_by_hand
 from kd_assets_tests.sync.rows import SPEC, clean_frame, kd_row
 from kd_assets_tests.sync.test_loadfile import local_infile_on  # noqa: F401 (a fixture)
 
@@ -45,18 +42,6 @@ def reserved_word_spec(tmp_path: Path) -> SyncSpec:
     return load_spec(path)
 
 
-def sync_month(c, store: TargetStore, spec: SyncSpec) -> int:
-    """What a partition run does: land, validate into clean and quarantine, publish in-database."""
-    for page in c.iter_window(spec.form_id, spec.field_keys, Window(*MONTH), key_field=spec.key_field,
-                              change_fields=spec.change_time_fields):
-        store.land_rows(page, "run", "2024-02")
-    for rows in store.iter_landed(*MONTH, partition_key="2024-02"):
-        result = validate(spec, to_frame(spec, rows), pd.Timestamp(CLOCK))
-        store.write_clean(result.clean, "run", "2024-02")
-        store.quarantine(result.rejects, "run", "2024-02")
-    return store.publish_clean(*MONTH, "run").inserted
-
-
 @pytest.mark.parametrize("target, load_file", [("mysql", False), ("mysql", True), ("sqlite", False)])
 def test_a_spec_with_reserved_word_names_lands_cleans_publishes_and_reconciles(
         simulator_factory, tmp_path, request, target, load_file):
@@ -68,7 +53,7 @@ def test_a_spec_with_reserved_word_names_lands_cleans_publishes_and_reconciles(
     store = TargetStore(engine, spec, load_file=load_file)
     store.ensure_tables()
     with client(sim) as c:
-        assert sync_month(c, store, spec) > 0
+        assert sync_by_hand(c, store, *MONTH, "2024-02", CLOCK) > 0
         assert reconcile(c, store, spec, "reconcile-1", now=pd.Timestamp(CLOCK)).heal.changed > 0
         forbidden = int(c.execute_bill_query(spec.form_id, ["FCUSTID"], filter_string="FForbidStatus = 'B'",
                                              limit=1)[0][0])
@@ -121,10 +106,15 @@ def test_four_byte_characters_round_trip_in_a_utf8mb3_database(utf8mb3_url):
     engine.dispose()
 
 
+def _offers_load_data_local(engine: sa.Engine) -> tuple[bool, bool]:
+    """(the connection advertises LOCAL_FILES, the bulk writer would use LOAD DATA LOCAL)."""
+    with engine.connect() as conn:
+        offered = bool(conn.connection.dbapi_connection.client_flag & CLIENT.LOCAL_FILES)
+        usable = load_file_available(conn)
+    engine.dispose()
+    return offered, usable
+
+
 def test_only_engines_made_for_load_file_offer_load_data_local(mysql_url, local_infile_on):  # noqa: F811
-    for load_file in (False, True):
-        engine = create_target_engine(mysql_url, load_file=load_file)
-        with engine.connect() as conn:
-            offered = bool(conn.connection.dbapi_connection.client_flag & CLIENT.LOCAL_FILES)
-            assert offered == load_file == load_file_available(conn)
-        engine.dispose()
+    assert _offers_load_data_local(create_target_engine(mysql_url)) == (False, False)
+    assert _offers_load_data_local(create_target_engine(mysql_url, load_file=True)) == (True, True)
