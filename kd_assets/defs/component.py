@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional, Union
 
 import dagster as dg
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
 from kd_assets.defs.alerts import build_check_alert_sensor
 from kd_assets.defs.assets import build_sync_assets
@@ -106,6 +106,24 @@ class NameAttributes(dg.Model, dg.Resolvable):
     alert_sensor: Optional[str] = None
 
 
+class ScaffoldParams(BaseModel):
+    spec: str = Field(description="Spec name in kd_assets/specs, or a .yaml path next to the new defs.yaml")
+    name: Optional[str] = Field(None, description="Short name (default: the new folder's name)")
+
+
+class KingdeeFormSyncScaffolder(dg.Scaffolder[ScaffoldParams]):
+    """``dg scaffold defs kd_assets.KingdeeFormSync <folder> --spec <spec>`` writes a starter defs.yaml."""
+
+    @classmethod
+    def get_scaffold_params(cls) -> type[ScaffoldParams]:
+        return ScaffoldParams
+
+    def scaffold(self, request: dg.ScaffoldRequest[ScaffoldParams]) -> None:
+        name = request.params.name or request.target_path.name.replace("-", "_").lower()
+        dg.scaffold_component(request, {"spec": request.params.spec, "name": name})
+
+
+@dg.scaffold_with(KingdeeFormSyncScaffolder)
 class KingdeeFormSync(dg.Component, dg.Model, dg.Resolvable):
     """Keeps one Kingdee K3Cloud form in step with a MySQL table: raw → clean → target →
     reconciliation, partitioned checks, a sync job, a change sensor, a nightly re-sync, a
