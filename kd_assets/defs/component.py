@@ -73,6 +73,8 @@ class ThresholdAttributes(dg.Model, dg.Resolvable):
                                                                              "KD_WARN_REJECT_SHARE, 0.01)")
     reject_gate_min_rows: Optional[int] = Field(None, ge=0, description="Rejects up to this many never block "
                                                                         "(else KD_REJECT_GATE_MIN_ROWS, 10)")
+    verify_days: Optional[int] = Field(None, ge=0, le=366, description="Reconciliation re-reads every row's "
+                                       "content over this many days; 0 = off (else KD_VERIFY_DAYS, 7)")
     max_delete_share: Optional[float] = Field(None, ge=0, le=1, description="Withholds soft-deletes above this "
                                                                             "(else KD_MAX_DELETE_SHARE, 0.05)")
     delete_guard_min_rows: Optional[int] = Field(None, ge=0, description="Deletes up to this many always pass "

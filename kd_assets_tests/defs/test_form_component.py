@@ -90,7 +90,7 @@ def test_each_form_has_its_own_partitions_and_knobs_from_yaml(tmp_path, monkeypa
         name: early_suppliers
         sync_start: 2023-06-01
         sensor: {interval_s: 7, lag_s: 60, max_probe_rows: 5}
-        thresholds: {max_reject_share: 0.2, max_delete_share: 0.5, delete_guard_min_rows: 3}
+        thresholds: {max_reject_share: 0.2, max_delete_share: 0.5, delete_guard_min_rows: 3, verify_days: 0}
         resync_schedule: {cron: "5 1 * * *", running: false}
         alerts: {webhook_env: KD_SUPPLIER_WEBHOOK, format: wecom}
         names: {sync_job: supplier_sync}
@@ -109,6 +109,7 @@ def test_each_form_has_its_own_partitions_and_knobs_from_yaml(tmp_path, monkeypa
     assert (early.resync_schedule.cron_schedule, early.resync_schedule.default_status) == (
         "5 1 * * *", dg.DefaultScheduleStatus.STOPPED)
     assert early.sync_job.name == "supplier_sync"
+    assert (early.settings.thresholds.content_verify_days(), late.settings.thresholds.content_verify_days()) == (0, 7)
     assert early.settings.alerts.webhook_env == "KD_SUPPLIER_WEBHOOK"
 
 
