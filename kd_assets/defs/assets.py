@@ -13,6 +13,7 @@ from datetime import timedelta
 import dagster as dg
 
 from kd_assets.defs.partitions import history_note, source_timezone
+from kd_assets.defs.progress import Progress, rows_of_upstream
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.runs import preview_table, sync_run
 from kd_assets.defs.settings import FormSettings
@@ -65,9 +66,11 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
                     pages = client.iter_window(spec.form_id, spec.field_keys, Window(*run.window),
                                                change_fields=spec.change_time_fields, key_field=spec.key_field,
                                                extra_filter=spec.extra_filter)
+                    progress = Progress(context.log, f"fetched and landed ({run.partition})")
                     for page in pages:
                         landed = store.land_rows(page, run.run_id, run.partition)
                         run.add(rows_in=len(page), landed=landed.landed, rejected=landed.quarantined)
+                        progress.add(len(page))
             finally:
                 run.api = client.stats.as_metadata()
         context.log.info(f"landed {run.counts.get('landed', 0)} rows for {run.partition} "
@@ -103,11 +106,13 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
         reasons: Counter = Counter()
         samples: list[dict] = []
         with sync_run(context, store, form.partitions) as run:
+            progress = Progress(context.log, f"cleaned ({run.partition})", rows_of_upstream(context, form.names.raw))
             for rows in store.iter_landed(*run.window, chunk_size=target_db.chunk_size, partition_key=run.partition):
                 result = validate(spec, to_frame(spec, rows), now)
                 store.write_clean(result.clean, run.run_id, run.partition)
                 store.quarantine(result.rejects, run.run_id, run.partition)
                 run.add(rows_in=len(rows), clean=len(result.clean), rejected=len(result.rejects))
+                progress.add(len(rows))
                 for reject in result.rejects.itertuples(index=False):
                     reasons.update(f"{r['field']}:{r['check']}" for r in reject.reasons)
                     if len(samples) < 5:
@@ -143,7 +148,10 @@ def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
         store = target_db.store(spec)
         with sync_run(context, store, form.partitions) as run:
             # Published inside the database, chunk by key range: no row travels through Python.
-            counts = store.publish_clean(*run.window, run.run_id, chunk_size=target_db.chunk_size)
+            progress = Progress(context.log, f"published ({run.partition})",
+                                rows_of_upstream(context, form.names.clean))
+            counts = store.publish_clean(*run.window, run.run_id, chunk_size=target_db.chunk_size,
+                                         on_chunk=progress.add)
             run.add(rows_in=counts.total, inserted=counts.inserted, updated=counts.updated,
                     unchanged=counts.unchanged, skipped_older=counts.skipped_older)
         preview = next(store.iter_clean(*run.window, chunk_size=5), None)

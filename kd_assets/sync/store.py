@@ -232,17 +232,20 @@ class TargetStore(SyncLog):
         return plan.counts.moved_to_older(lost)
 
     def publish_clean(self, window_start: dt.datetime | None, window_end: dt.datetime, run_id: str,
-                      chunk_size: int = DEFAULT_CHUNK_SIZE) -> UpsertCounts:
+                      chunk_size: int = DEFAULT_CHUNK_SIZE, on_chunk=None) -> UpsertCounts:
         """Publish the window's clean rows inside the database, chunk by key range.
 
         Same rules and counts as ``upsert_target`` over ``iter_clean`` chunks, but no row
         travels through Python: the fast path for large windows (an initial load).
+        ``on_chunk(rows)`` is called after each chunk (progress logging).
         """
         t, total = self.tables.clean, UpsertCounts()
         for chunk in self._keyset(t, [t.c[self.key]], self.in_window(t, window_start, window_end), chunk_size):
             with self.engine.begin() as conn:
                 total += publish_range(conn, self, chunk[0][0], chunk[-1][0], window_start, window_end,
                                        run_id, utc_now())
+            if on_chunk is not None:
+                on_chunk(len(chunk))
         return total
 
     def _stored_state(self, keys: pd.Series) -> pd.DataFrame:
