@@ -20,6 +20,7 @@ from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
+from kd_assets.kingdee.prefetch import prefetched
 from kd_assets.sync import SyncSpec, source_now, to_frame, validate
 
 # A failed step is retried later only for faults that may pass (the client already retried
@@ -67,10 +68,11 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
                                                change_fields=spec.change_time_fields, key_field=spec.key_field,
                                                extra_filter=spec.extra_filter)
                     progress = Progress(context.log, f"fetched and landed ({run.partition})")
-                    for page in pages:
-                        landed = store.land_rows(page, run.run_id, run.partition)
-                        run.add(rows_in=len(page), landed=landed.landed, rejected=landed.quarantined)
-                        progress.add(len(page))
+                    with prefetched(pages) as ahead:  # the next page's HTTP overlaps landing this one
+                        for page in ahead:
+                            landed = store.land_rows(page, run.run_id, run.partition)
+                            run.add(rows_in=len(page), landed=landed.landed, rejected=landed.quarantined)
+                            progress.add(len(page))
             finally:
                 run.api = client.stats.as_metadata()
         context.log.info(f"landed {run.counts.get('landed', 0)} rows for {run.partition} "
