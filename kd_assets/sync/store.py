@@ -25,6 +25,7 @@ from kd_assets.sync.bulk import is_mysql, upsert_frame
 from kd_assets.sync.ddl import build_tables, ensure_tables
 from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # noqa: F401 (re-exported)
 from kd_assets.sync.identifiers import quoter
+from kd_assets.sync.lines import newest_in_range, newest_per_bill, retire_missing_lines, row_keys
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
@@ -79,7 +80,7 @@ class TargetStore(SyncLog):
             return LandCounts()
         spec, fields = self.spec, self.spec.field_keys
         key_pos = fields.index(spec.key_field)
-        keys, bad_key, _ = convert_column(spec.key, [r[key_pos] for r in rows])
+        keys, bad_key = row_keys(spec, rows, key_pos)
         frame = pd.DataFrame({self.key: keys})
         for col in spec.change_columns:
             pos = fields.index(col.field)
@@ -229,7 +230,12 @@ class TargetStore(SyncLog):
                          guard=CHANGE_TIME)
             lost = plan.forced - update_forced(conn, self.tables.target, self.tables.kinds,
                                                out[plan.send_forced], cols, self.key, force_upto or {})
-        return plan.counts.moved_to_older(lost)
+            removed = 0
+            if self.spec.bill:
+                removed = retire_missing_lines(conn, self, newest_per_bill(out, self.spec.bill.header_key_column,
+                                                                           CHANGE_TIME),
+                                               out[self.key].astype("int64"), run_id, utc_now())
+        return plan.counts.moved_to_older(lost).with_lines_removed(removed)
 
     def publish_clean(self, window_start: dt.datetime, window_end: dt.datetime, run_id: str,
                       chunk_size: int = DEFAULT_CHUNK_SIZE) -> UpsertCounts:
@@ -243,6 +249,11 @@ class TargetStore(SyncLog):
             with self.engine.begin() as conn:
                 total += publish_range(conn, self, chunk[0][0], chunk[-1][0], window_start, window_end,
                                        run_id, utc_now())
+                if self.spec.bill:
+                    bills = newest_in_range(conn, self, chunk[0][0], chunk[-1][0],
+                                            self._window(self.tables.clean, window_start, window_end))
+                    total = total.with_lines_removed(
+                        total.lines_removed + retire_missing_lines(conn, self, bills, (), run_id, utc_now()))
         return total
 
     def _stored_state(self, keys: pd.Series) -> pd.DataFrame:
