@@ -21,16 +21,16 @@ import time
 import dagster as dg
 
 from bench.harness import DEMO_CREDENTIALS, peak_rss_mb, scratch_database, simulator_process
-from kd_assets.defs.assets import kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer
+from kd_assets.definitions import form_definitions
 from kd_assets.defs.resources import KingdeeResource
-from kd_assets.defs.sensors import kingdee_customers_change_sensor
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import ClientConfig, K3CloudClient
-from kd_assets.sync.spec import load_spec
 
 CLOCK = "2025-06-30 12:00:00"
-SPEC = load_spec("bd_customer")
-ASSETS = [kingdee_customers_raw, kingdee_customers_clean, wk_wodtop_customer]
+CUSTOMERS = form_definitions()["customers"]
+SPEC = CUSTOMERS.settings.spec
+ASSETS = CUSTOMERS.sync_assets
+kingdee_customers_change_sensor = CUSTOMERS.change_sensor
 
 
 def _metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict:

@@ -1,25 +1,37 @@
-"""The one Definitions object of the code location (workspace.yaml points here)."""
+"""The one Definitions object of the code location (workspace.yaml and ``dg`` point here).
+
+Every form is a ``KingdeeFormSync`` instance in a ``defs.yaml``: the package's own under
+``kd_assets/forms/``, plus any folders named in ``KD_FORMS_DIRS`` (separated by ``:``), so a
+deployment adds a form with YAML alone. Shared here: the resources, the run-failure and recovery
+alert sensors (one each, routed per form) and the in-process executor.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import importlib.machinery
+import importlib.util
 import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
 import dagster as dg
 
-from kd_assets.defs.alerts import ALERT_SENSORS
-from kd_assets.defs.assets import kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer
-from kd_assets.defs.checks import target_matches_clean, unique_keys
-from kd_assets.defs.jobs import customers_sync_job, daily_resync_schedule
-from kd_assets.defs.reconciliation import RECONCILIATION_DEFS
+import kd_assets.forms
+from kd_assets.defs.alerts import build_run_alert_sensors
+from kd_assets.defs.component import FormDefinitions, KingdeeFormSync, build_form
 from kd_assets.defs.resources import KingdeeResource
-from kd_assets.defs.sensors import kingdee_customers_change_sensor
+from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
+
+FORMS_DIR = Path(kd_assets.forms.__file__).resolve().parent
+PROJECT_ROOT = FORMS_DIR.parent.parent
 
 # Required Kingdee settings are bound to their variables even when unset, so the code location
 # loads anywhere and a run without them fails naming the missing variable.
 REQUIRED_KINGDEE_ENV = {"server_url": "KD_SERVER_URL", "acct_id": "KD_ACCT_ID", "username": "KD_USERNAME"}
-
-sync_assets = [kingdee_customers_raw, kingdee_customers_clean, wk_wodtop_customer]
 
 
 def build_resources() -> dict[str, dg.ConfigurableResource]:
@@ -34,14 +46,61 @@ def _is_set(var: str) -> bool:
     return bool(os.environ.get(var))
 
 
-defs = dg.Definitions(
-    assets=[*sync_assets, *RECONCILIATION_DEFS["assets"]],
-    asset_checks=[target_matches_clean, unique_keys],
-    jobs=[customers_sync_job, *RECONCILIATION_DEFS["jobs"]],
-    schedules=[daily_resync_schedule, *RECONCILIATION_DEFS["schedules"]],
-    sensors=[kingdee_customers_change_sensor, *ALERT_SENSORS],
-    resources=build_resources(),
-    # The steps of a sync run are sequential (land → clean → publish), so one process per run is
-    # enough; a process per step would pay ~3 s of imports each on these small machines.
-    executor=dg.in_process_executor,
-)
+def forms_dirs() -> list[Path]:
+    """The package's forms, then the folders in KD_FORMS_DIRS."""
+    extra = [Path(p).expanduser().resolve() for p in os.environ.get("KD_FORMS_DIRS", "").split(os.pathsep) if p]
+    for path in extra:
+        if not path.is_dir():
+            raise FileNotFoundError(f"KD_FORMS_DIRS: {path} is not a folder")
+    return [FORMS_DIR, *extra]
+
+
+def _defs_module(path: Path) -> ModuleType:
+    """A folder of defs.yaml files as the (namespace) module Dagster's component tree walks."""
+    if path == FORMS_DIR:
+        return kd_assets.forms
+    name = "kd_forms_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    if name not in sys.modules:
+        spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+        spec.submodule_search_locations = [str(path)]
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+    return sys.modules[name]
+
+
+def form_trees(dirs: Sequence[Path]) -> list[dg.ComponentTree]:
+    return [dg.ComponentTree.from_module(defs_module=_defs_module(Path(d).resolve()), project_root=PROJECT_ROOT)
+            for d in dirs]
+
+
+def forms_in(trees: Sequence[dg.ComponentTree]) -> list[FormSettings]:
+    return [c.form_settings() for tree in trees for c in tree.get_all_components(KingdeeFormSync)]
+
+
+def form_definitions(dirs: Sequence[Path] = (FORMS_DIR,)) -> dict[str, FormDefinitions]:
+    """Each form's definitions by role, by form name (for tests and benchmarks)."""
+    return {settings.name: build_form(settings) for settings in forms_in(form_trees(dirs))}
+
+
+def build_definitions(dirs: Sequence[Path] | None = None) -> dg.Definitions:
+    """Every form's definitions from ``dirs`` (default: :func:`forms_dirs`), plus what they share."""
+    trees = form_trees(forms_dirs() if dirs is None else dirs)
+    shared = dg.Definitions(
+        sensors=build_run_alert_sensors(forms_in(trees)),
+        resources=build_resources(),
+        # The steps of a sync run are sequential (land → clean → publish), so one process per run is
+        # enough; a process per step would pay ~3 s of imports each on these small machines.
+        executor=dg.in_process_executor,
+    )
+    first, *others = [tree.build_defs() for tree in trees]
+    return dg.Definitions.merge(first, *map(_without_component_tree, others), shared)
+
+
+def _without_component_tree(defs: dg.Definitions) -> dg.Definitions:
+    """Dagster merges at most one component tree (the package's, shown in the UI); the forms of
+    the other folders join as plain definitions."""
+    return dg.Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
+                          schedules=defs.schedules, sensors=defs.sensors, resources=defs.resources,
+                          metadata=defs.metadata)
+
+
+defs = build_definitions()

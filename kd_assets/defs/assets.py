@@ -1,12 +1,10 @@
-"""The three sync assets: land Kingdee rows → clean and validate them → publish to the target.
+"""A form's three sync assets: land Kingdee rows → clean and validate them → publish to the target.
 
 Each asset writes to the target database itself and reports metadata; nothing is pickled between
-them (write-audit-publish, DESIGN §1). All three share one daily partitioning on change time and
-a single-run backfill policy, so an initial load over years is one run with one code path.
+them (write-audit-publish, DESIGN §1). All three share the form's daily partitioning on change
+time and a single-run backfill policy, so an initial load over years is one run with one code path.
 """
 
-
-import os
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,68 +12,68 @@ from datetime import timedelta
 
 import dagster as dg
 
-from kd_assets.defs.partitions import customer_change_partitions, source_timezone
+from kd_assets.defs.partitions import source_timezone
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.runs import preview_table, sync_run
+from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
-from kd_assets.sync import load_spec, source_now, to_frame, validate
-from kd_assets.sync.rejectgate import RejectGate
-
-SPEC = load_spec("bd_customer")
-GROUP = "kingdee_customers"
-KINGDEE_POOL = "kingdee_api"
-
-RAW = "kingdee_customers_raw"
-CLEAN = "kingdee_customers_clean"
-TARGET = SPEC.tables.target  # wk_wodtop_customer
+from kd_assets.sync import SyncSpec, source_now, to_frame, validate
 
 # A failed step is retried later only for faults that may pass (the client already retried
 # each call with backoff); auth, unknown fields and malformed responses fail at once.
 TRANSIENT_RETRY = dg.RetryPolicy(max_retries=3, delay=30, backoff=dg.Backoff.EXPONENTIAL,
                                  jitter=dg.Jitter.PLUS_MINUS)
-SHARED = dict(partitions_def=customer_change_partitions, backfill_policy=dg.BackfillPolicy.single_run(),
-              group_name=GROUP)
-
-
-def warn_reject_share() -> float:
-    """Share of rejected rows above which the reject-rate check warns (KD_WARN_REJECT_SHARE)."""
-    return float(os.environ.get("KD_WARN_REJECT_SHARE", "0.01"))
 
 
 @contextmanager
-def _kingdee_failures_classified() -> Iterator[None]:
+def kingdee_failures_classified(spec: SyncSpec) -> Iterator[None]:
     """Turn permanent Kingdee errors into a Failure that Dagster does not retry."""
     try:
         yield
     except (TransientError, RetriesExhaustedError):
         raise
     except KingdeeError as exc:
-        raise dg.Failure(description=f"{SPEC.form_id}: {exc}", allow_retries=False) from exc
+        raise dg.Failure(description=f"{spec.form_id}: {exc}", allow_retries=False) from exc
 
 
-@dg.asset(name=RAW, **SHARED, pool=KINGDEE_POOL, retry_policy=TRANSIENT_RETRY, kinds={"kingdee", "sql"},
-          code_version="1",
-          description=f"{SPEC.form_id} rows changed in the partition window, landed as fetched "
-                      f"(keyset pages by {SPEC.key_field}) in {SPEC.tables.landing}.")
-def kingdee_customers_raw(context: dg.AssetExecutionContext, kingdee: KingdeeResource,
-                          target_db: MySQLResource) -> dg.MaterializeResult:
-    store = target_db.store(SPEC)
-    with sync_run(context, store) as run, kingdee.get_client() as client:
-        try:
-            with _kingdee_failures_classified():
-                pages = client.iter_window(SPEC.form_id, SPEC.field_keys, Window(*run.window),
-                                           change_fields=SPEC.change_time_fields, key_field=SPEC.key_field,
-                                           extra_filter=SPEC.extra_filter)
-                for page in pages:
-                    landed = store.land_rows(page, run.run_id, run.partition)
-                    run.add(rows_in=len(page), landed=landed.landed, rejected=landed.quarantined)
-        finally:
-            run.api = client.stats.as_metadata()
-    context.log.info(f"landed {run.counts.get('landed', 0)} rows for {run.partition} "
-                     f"in {run.api.get('kingdee_calls', 0)} calls")
-    return dg.MaterializeResult(metadata={**run.metadata(), "dagster/row_count": run.counts.get("landed", 0)})
+def _shared(form: FormSettings) -> dict:
+    return dict(partitions_def=form.partitions, backfill_policy=dg.BackfillPolicy.single_run(),
+                group_name=form.names.group, tags={"kd/form": form.name})
+
+
+def build_sync_assets(form: FormSettings) -> list[dg.AssetsDefinition]:
+    """``<prefix>_raw → <prefix>_clean → <target table>`` for one form."""
+    return [build_raw_asset(form), build_clean_asset(form), build_target_asset(form)]
+
+
+def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
+    spec = form.spec
+
+    @dg.asset(name=form.names.raw, **_shared(form), pool=form.pool, retry_policy=TRANSIENT_RETRY,
+              kinds={"kingdee", "sql"}, code_version="1",
+              description=f"{spec.form_id} rows changed in the partition window, landed as fetched "
+                          f"(keyset pages by {spec.key_field}) in {spec.tables.landing}.")
+    def raw_asset(context: dg.AssetExecutionContext, kingdee: KingdeeResource,
+                  target_db: MySQLResource) -> dg.MaterializeResult:
+        store = target_db.store(spec)
+        with sync_run(context, store) as run, kingdee.get_client() as client:
+            try:
+                with kingdee_failures_classified(spec):
+                    pages = client.iter_window(spec.form_id, spec.field_keys, Window(*run.window),
+                                               change_fields=spec.change_time_fields, key_field=spec.key_field,
+                                               extra_filter=spec.extra_filter)
+                    for page in pages:
+                        landed = store.land_rows(page, run.run_id, run.partition)
+                        run.add(rows_in=len(page), landed=landed.landed, rejected=landed.quarantined)
+            finally:
+                run.api = client.stats.as_metadata()
+        context.log.info(f"landed {run.counts.get('landed', 0)} rows for {run.partition} "
+                         f"in {run.api.get('kingdee_calls', 0)} calls")
+        return dg.MaterializeResult(metadata={**run.metadata(), "dagster/row_count": run.counts.get("landed", 0)})
+
+    return raw_asset
 
 
 def _reject_summary(reasons: Counter, samples: list[dict]) -> dict:
@@ -83,63 +81,72 @@ def _reject_summary(reasons: Counter, samples: list[dict]) -> dict:
     return {"failed_checks": top, "reject_samples": dg.MetadataValue.json(samples)}
 
 
-@dg.asset(name=CLEAN, **SHARED, deps=[RAW], kinds={"pandera", "sql"}, code_version="1",
-          check_specs=[
-              dg.AssetCheckSpec("clean_schema", asset=CLEAN, blocking=True,
-                                partitions_def=customer_change_partitions,
-                                description="pandera schema; blocks publishing when rejected rows exceed "
-                                            "both KD_MAX_REJECT_SHARE and KD_REJECT_GATE_MIN_ROWS"),
-              dg.AssetCheckSpec("reject_rate", asset=CLEAN, partitions_def=customer_change_partitions,
-                                description="warns when rejects exceed KD_WARN_REJECT_SHARE"),
-          ],
-          description=f"Landed rows mapped and converted by the sync spec and validated with pandera "
-                      f"into {SPEC.tables.clean}; rejects go to {SPEC.tables.quarantine} with reasons.")
-def kingdee_customers_clean(context: dg.AssetExecutionContext, target_db: MySQLResource):
-    store = target_db.store(SPEC)
-    now = source_now(source_timezone())
-    reasons: Counter = Counter()
-    samples: list[dict] = []
-    with sync_run(context, store) as run:
-        for rows in store.iter_landed(*run.window, chunk_size=target_db.chunk_size, partition_key=run.partition):
-            result = validate(SPEC, to_frame(SPEC, rows), now)
-            store.write_clean(result.clean, run.run_id, run.partition)
-            store.quarantine(result.rejects, run.run_id, run.partition)
-            run.add(rows_in=len(rows), clean=len(result.clean), rejected=len(result.rejects))
-            for reject in result.rejects.itertuples(index=False):
-                reasons.update(f"{r['field']}:{r['check']}" for r in reject.reasons)
-                if len(samples) < 5:
-                    samples.append({"key": reject.key, "reasons": reject.reasons})
-    rows_in, rejected = run.counts.get("rows_in", 0), run.counts.get("rejected", 0)
-    share = rejected / rows_in if rows_in else 0.0
-    yield dg.MaterializeResult(metadata={**run.metadata(), "reject_share": share,
-                                         "dagster/row_count": run.counts.get("clean", 0)})
-    check_meta = {"rows": rows_in, "rejected": rejected, "reject_share": share, **_reject_summary(reasons, samples)}
-    gate = RejectGate.from_env()
-    blocked = gate.blocks(rejected, rows_in)
-    yield dg.AssetCheckResult(check_name="clean_schema", passed=blocked is None, description=blocked,
-                              severity=dg.AssetCheckSeverity.ERROR,
-                              metadata={**check_meta, "max_reject_share": gate.max_share,
-                                        "reject_gate_min_rows": gate.min_rejects})
-    yield dg.AssetCheckResult(check_name="reject_rate", passed=share <= warn_reject_share(),
-                              severity=dg.AssetCheckSeverity.WARN,
-                              metadata={**check_meta, "warn_reject_share": warn_reject_share()})
+def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
+    spec, name, limits = form.spec, form.names.clean, form.thresholds
+
+    @dg.asset(name=name, **_shared(form), deps=[form.names.raw], kinds={"pandera", "sql"}, code_version="1",
+              check_specs=[
+                  dg.AssetCheckSpec("clean_schema", asset=name, blocking=True, partitions_def=form.partitions,
+                                    description="pandera schema; blocks publishing when rejected rows exceed both "
+                                                "max_reject_share and reject_gate_min_rows (KD_MAX_REJECT_SHARE, "
+                                                "KD_REJECT_GATE_MIN_ROWS)"),
+                  dg.AssetCheckSpec("reject_rate", asset=name, partitions_def=form.partitions,
+                                    description="warns when rejects exceed warn_reject_share (KD_WARN_REJECT_SHARE)"),
+              ],
+              description=f"Landed rows mapped and converted by the sync spec and validated with pandera "
+                          f"into {spec.tables.clean}; rejects go to {spec.tables.quarantine} with reasons.")
+    def clean_asset(context: dg.AssetExecutionContext, target_db: MySQLResource):
+        store = target_db.store(spec)
+        now = source_now(source_timezone())
+        reasons: Counter = Counter()
+        samples: list[dict] = []
+        with sync_run(context, store) as run:
+            for rows in store.iter_landed(*run.window, chunk_size=target_db.chunk_size, partition_key=run.partition):
+                result = validate(spec, to_frame(spec, rows), now)
+                store.write_clean(result.clean, run.run_id, run.partition)
+                store.quarantine(result.rejects, run.run_id, run.partition)
+                run.add(rows_in=len(rows), clean=len(result.clean), rejected=len(result.rejects))
+                for reject in result.rejects.itertuples(index=False):
+                    reasons.update(f"{r['field']}:{r['check']}" for r in reject.reasons)
+                    if len(samples) < 5:
+                        samples.append({"key": reject.key, "reasons": reject.reasons})
+        rows_in, rejected = run.counts.get("rows_in", 0), run.counts.get("rejected", 0)
+        share = rejected / rows_in if rows_in else 0.0
+        yield dg.MaterializeResult(metadata={**run.metadata(), "reject_share": share,
+                                             "dagster/row_count": run.counts.get("clean", 0)})
+        check_meta = {"rows": rows_in, "rejected": rejected, "reject_share": share, **_reject_summary(reasons, samples)}
+        gate, warn_share = limits.reject_gate(), limits.warn_reject()
+        blocked = gate.blocks(rejected, rows_in)
+        yield dg.AssetCheckResult(check_name="clean_schema", passed=blocked is None, description=blocked,
+                                  severity=dg.AssetCheckSeverity.ERROR,
+                                  metadata={**check_meta, "max_reject_share": gate.max_share,
+                                            "reject_gate_min_rows": gate.min_rejects})
+        yield dg.AssetCheckResult(check_name="reject_rate", passed=share <= warn_share,
+                                  severity=dg.AssetCheckSeverity.WARN,
+                                  metadata={**check_meta, "warn_reject_share": warn_share})
+
+    return clean_asset
 
 
-@dg.asset(name=TARGET, **SHARED, deps=[CLEAN], kinds={"mysql"}, code_version="1",
-          freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26),
-                                                          warn_window=timedelta(hours=6)),
-          description=f"The table other systems read: clean rows upserted into {TARGET} by {SPEC.key_column}, "
-                      "only where the incoming change time is at least the stored one.")
-def wk_wodtop_customer(context: dg.AssetExecutionContext, target_db: MySQLResource) -> dg.MaterializeResult:
-    store = target_db.store(SPEC)
-    with sync_run(context, store) as run:
-        # Published inside the database, chunk by key range: no row travels through Python.
-        counts = store.publish_clean(*run.window, run.run_id, chunk_size=target_db.chunk_size)
-        run.add(rows_in=counts.total, inserted=counts.inserted, updated=counts.updated,
-                unchanged=counts.unchanged, skipped_older=counts.skipped_older)
-    preview = next(store.iter_clean(*run.window, chunk_size=5), None)
-    metadata = {**run.metadata(), "target": target_db.display_name,
-                "dagster/row_count": counts.total}
-    if preview is not None:
-        metadata["preview"] = preview_table(preview)
-    return dg.MaterializeResult(metadata=metadata)
+def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
+    spec, target = form.spec, form.names.target
+
+    @dg.asset(name=target, **_shared(form), deps=[form.names.clean], kinds={"mysql"}, code_version="1",
+              freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26),
+                                                              warn_window=timedelta(hours=6)),
+              description=f"The table other systems read: clean rows upserted into {spec.tables.target} by "
+                          f"{spec.key_column}, only where the incoming change time is at least the stored one.")
+    def target_asset(context: dg.AssetExecutionContext, target_db: MySQLResource) -> dg.MaterializeResult:
+        store = target_db.store(spec)
+        with sync_run(context, store) as run:
+            # Published inside the database, chunk by key range: no row travels through Python.
+            counts = store.publish_clean(*run.window, run.run_id, chunk_size=target_db.chunk_size)
+            run.add(rows_in=counts.total, inserted=counts.inserted, updated=counts.updated,
+                    unchanged=counts.unchanged, skipped_older=counts.skipped_older)
+        preview = next(store.iter_clean(*run.window, chunk_size=5), None)
+        metadata = {**run.metadata(), "target": target_db.display_name, "dagster/row_count": counts.total}
+        if preview is not None:
+            metadata["preview"] = preview_table(preview)
+        return dg.MaterializeResult(metadata=metadata)
+
+    return target_asset

@@ -1,14 +1,16 @@
-"""Daily partitions on a customer's change time, in the source (Kingdee server) time zone.
+"""Daily partitions on a row's change time, in the source (Kingdee server) time zone.
 
-The start date comes from KD_SYNC_START and the zone from KD_SOURCE_TIMEZONE, so partitions,
-Kingdee filters and stored values agree on one clock (DESIGN §3 invariant 8). `end_offset=1`
-makes today a partition, so the sensor can sync changes made today.
+Each form has its own start date (``sync_start`` in its defs.yaml, else KD_SYNC_START); the zone
+comes from KD_SOURCE_TIMEZONE, shared by every form of the one ERP server, so partitions, Kingdee
+filters and stored values agree on one clock (DESIGN §3 invariant 8). `end_offset=1` makes today
+a partition, so the sensor can sync changes made today.
 """
 
 from __future__ import annotations
 
 import os
 from datetime import datetime
+from typing import Optional
 
 import dagster as dg
 
@@ -16,13 +18,14 @@ DEFAULT_SYNC_START = "2024-01-01"
 DEFAULT_SOURCE_TIMEZONE = "Asia/Shanghai"
 
 
-def sync_start() -> str:
-    """First day to sync (YYYY-MM-DD), from KD_SYNC_START."""
-    value = os.environ.get("KD_SYNC_START", "").strip() or DEFAULT_SYNC_START
+def sync_start(value: Optional[str] = None) -> str:
+    """First day to sync (YYYY-MM-DD): ``value`` (a form's YAML) or KD_SYNC_START, else 2024-01-01."""
+    where = "sync_start" if value is not None else "KD_SYNC_START"
+    value = value if value is not None else (os.environ.get("KD_SYNC_START", "").strip() or DEFAULT_SYNC_START)
     try:
         datetime.strptime(value, "%Y-%m-%d")
     except ValueError as exc:
-        raise ValueError(f"KD_SYNC_START must be a date like 2024-01-01, got {value!r}") from exc
+        raise ValueError(f"{where} must be a date like 2024-01-01, got {value!r}") from exc
     return value
 
 
@@ -31,9 +34,9 @@ def source_timezone() -> str:
     return os.environ.get("KD_SOURCE_TIMEZONE", "").strip() or DEFAULT_SOURCE_TIMEZONE
 
 
-customer_change_partitions = dg.DailyPartitionsDefinition(
-    start_date=sync_start(), timezone=source_timezone(), end_offset=1
-)
+def change_partitions(start: str) -> dg.DailyPartitionsDefinition:
+    """One form's daily partitions from ``start`` up to and including today (source time)."""
+    return dg.DailyPartitionsDefinition(start_date=start, timezone=source_timezone(), end_offset=1)
 
 
 def source_local_window(window: dg.TimeWindow) -> tuple[datetime, datetime]:

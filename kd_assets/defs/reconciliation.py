@@ -1,10 +1,10 @@
-"""Reconciliation in Dagster: an unpartitioned asset with a check, a job and a daily schedule.
+"""A form's reconciliation in Dagster: an unpartitioned asset with a check, a job and a daily schedule.
 
-Why an asset of its own and not an unpartitioned check on ``wk_wodtop_customer``: Dagster puts
+Why an asset of its own and not an unpartitioned check on the target (``wk_wodtop_customer``): Dagster puts
 every check of an asset into any run that selects the asset. A check on the partitioned target
 would run a full key scan, healing and soft-deletes inside every partition run (the change
 sensor's, the nightly re-sync's, a backfill's, a "Materialize" click), verified on 1.13.28. As
-``wk_wodtop_customer_reconciliation`` (downstream of the target) it runs only when asked for; each
+``<target>_reconciliation`` (downstream of the target) it runs only when asked for; each
 materialization records what was found and done, so the UI plots drift over time, and its
 ``source_reconciliation`` check turns red when deletes were withheld or differences remain.
 
@@ -20,9 +20,8 @@ from typing import Any, Optional
 import dagster as dg
 from pydantic import Field
 
-from kd_assets.defs.assets import GROUP, KINGDEE_POOL, SPEC, TARGET
-from kd_assets.defs.partitions import source_timezone
 from kd_assets.defs.resources import KingdeeResource
+from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.sync import source_now
 from kd_assets.sync.keydiff import Kind
@@ -30,7 +29,6 @@ from kd_assets.sync.reconcile import WITHHELD_ADVICE, ReconcileReport, SourceSca
 from kd_assets.sync.synclog import SyncRecord
 from kd_assets.sync.verify_scope import verify_days_from_env
 
-RECONCILIATION = f"{TARGET}_reconciliation"
 CHECK = "source_reconciliation"
 
 
@@ -39,53 +37,63 @@ class ReconcileConfig(dg.Config):
 
     dry_run: bool = Field(default=False, description="Only report differences; heal and delete nothing")
     max_delete_share: Optional[float] = Field(
-        default=None, description="Overrides KD_MAX_DELETE_SHARE for this run, e.g. to apply a real mass delete")
+        default=None, description="Overrides the form's max_delete_share (KD_MAX_DELETE_SHARE) for this run, "
+                                  "e.g. to apply a real mass delete")
     full_content_verify: bool = Field(
         default=False, description="Verify the content of every row, not only today's KD_VERIFY_DAYS slice")
 
 
-@dg.asset(
-    name=RECONCILIATION, deps=[TARGET], group_name=GROUP, pool=KINGDEE_POOL, kinds={"kingdee", "mysql"},
-    check_specs=[dg.AssetCheckSpec(
-        CHECK, asset=RECONCILIATION, blocking=False,
-        description=f"{TARGET} equals a complete {SPEC.form_id} key scan after healing. Fails (ERROR) when "
-                    "deletes were withheld (more than KD_MAX_DELETE_SHARE vanished at once) or differences "
-                    "remain; warns when rows had to be healed.")],
-    description=f"Compares a complete key scan of {SPEC.form_id} (keys, change times, statuses) with {TARGET} "
-                "and CHANGES THE TARGET: re-fetches missing, stale and status-drifted rows by key and upserts "
-                "them; soft-deletes rows deleted at the source, unless an unusual share vanished at once. Then "
-                "re-reads the content of today's slice of rows (all rows every KD_VERIFY_DAYS) and heals what "
-                "differs, such as edits that stamped no change time.",
-)
-def wk_wodtop_customer_reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig,
-                                      kingdee: KingdeeResource, target_db: MySQLResource):
-    store = target_db.store(SPEC)
-    started, started_at, run_id = time.monotonic(), _utc_now(), context.run.run_id
-    api: dict[str, float] = {}
+def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
+    spec, name, target, limits = form.spec, form.names.reconciliation, form.names.target, form.thresholds
 
-    def bookkeeping() -> dict[str, Any]:
-        return dict(api_calls=int(api.get("kingdee_calls", 0)), retries=int(api.get("kingdee_retries", 0)),
-                    duration_s=round(time.monotonic() - started, 3), started_at=started_at, finished_at=_utc_now())
+    @dg.asset(
+        name=name, deps=[target], group_name=form.names.group, pool=form.pool, kinds={"kingdee", "mysql"},
+        tags={"kd/form": form.name},
+        check_specs=[dg.AssetCheckSpec(
+            CHECK, asset=name, blocking=False,
+            description=f"{target} equals a complete {spec.form_id} key scan after healing. Fails (ERROR) when "
+                        "deletes were withheld (more than max_delete_share vanished at once) or differences "
+                        "remain; warns when rows had to be healed.")],
+        description=f"Compares a complete key scan of {spec.form_id} (keys, change times, statuses) with {target} "
+                    "and CHANGES THE TARGET: re-fetches missing, stale and status-drifted rows by key and upserts "
+                    "them; soft-deletes rows deleted at the source, unless an unusual share vanished at once. Then "
+                    "re-reads the content of today's slice of rows (all rows every KD_VERIFY_DAYS) and heals what "
+                    "differs, such as edits that stamped no change time.",
+    )
+    def reconciliation(context: dg.AssetExecutionContext, config: ReconcileConfig,
+                       kingdee: KingdeeResource, target_db: MySQLResource):
+        store = target_db.store(spec)
+        started, started_at, run_id = time.monotonic(), _utc_now(), context.run.run_id
+        api: dict[str, float] = {}
 
-    with kingdee.get_client() as client:
-        try:
-            report = reconcile(client, store, SPEC, run_id, apply=not config.dry_run,
-                               max_delete_share=config.max_delete_share, now=source_now(source_timezone()),
-                               verify_days=1 if config.full_content_verify else verify_days_from_env())
-        except Exception as exc:
+        def bookkeeping() -> dict[str, Any]:
+            return dict(api_calls=int(api.get("kingdee_calls", 0)), retries=int(api.get("kingdee_retries", 0)),
+                        duration_s=round(time.monotonic() - started, 3), started_at=started_at,
+                        finished_at=_utc_now())
+
+        max_share = config.max_delete_share if config.max_delete_share is not None else limits.max_delete_share
+        with kingdee.get_client() as client:
+            try:
+                report = reconcile(client, store, spec, run_id, apply=not config.dry_run, max_delete_share=max_share,
+                                   delete_guard_min_rows=limits.delete_guard_min_rows, reject_gate=limits.reject_gate(),
+                                   now=source_now(form.timezone),
+                                   verify_days=1 if config.full_content_verify else verify_days_from_env())
+            except Exception as exc:
+                api = client.stats.as_metadata()
+                store.log_sync(SyncRecord(asset=name, status="failed", run_id=run_id,
+                                          message=f"{type(exc).__name__}: {exc}"[:1000], **bookkeeping()))
+                if isinstance(exc, SourceScanError):
+                    raise dg.Failure(description=str(exc), metadata=api) from exc
+                raise
             api = client.stats.as_metadata()
-            store.log_sync(SyncRecord(asset=RECONCILIATION, status="failed", run_id=run_id,
-                                      message=f"{type(exc).__name__}: {exc}"[:1000], **bookkeeping()))
-            if isinstance(exc, SourceScanError):
-                raise dg.Failure(description=str(exc), metadata=api) from exc
-            raise
-        api = client.stats.as_metadata()
-    store.log_sync(report.sync_record(RECONCILIATION, run_id, **bookkeeping()))
-    context.log.info(report.summary())
-    metadata = {**report_metadata(report), **api, "target": target_db.display_name,
-                "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3))}
-    yield dg.MaterializeResult(metadata=metadata)
-    yield check_result(report, metadata)
+        store.log_sync(report.sync_record(name, run_id, **bookkeeping()))
+        context.log.info(report.summary())
+        metadata = {**report_metadata(report), **api, "target": target_db.display_name,
+                    "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3))}
+        yield dg.MaterializeResult(metadata=metadata)
+        yield check_result(report, metadata)
+
+    return reconciliation
 
 
 def check_result(report: ReconcileReport, metadata: dict[str, Any]) -> dg.AssetCheckResult:
@@ -152,17 +160,19 @@ def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 
-reconcile_job = dg.define_asset_job(
-    "kingdee_customers_reconcile", selection=dg.AssetSelection.assets(RECONCILIATION),
-    tags={"kd/trigger": "reconcile"},
-    description=f"Full key-scan reconciliation of {SPEC.form_id} with {TARGET}: heals and soft-deletes.",
-)
+def build_reconcile_job(form: FormSettings):
+    return dg.define_asset_job(
+        form.names.reconcile_job, selection=dg.AssetSelection.assets(form.names.reconciliation),
+        tags={"kd/trigger": "reconcile", **form.run_tags()},
+        description=f"Full key-scan reconciliation of {form.spec.form_id} with {form.names.target}: heals and "
+                    "soft-deletes.",
+    )
 
-reconcile_schedule = dg.ScheduleDefinition(
-    name="kingdee_customers_reconcile_daily", job=reconcile_job, cron_schedule="30 2 * * *",
-    execution_timezone=source_timezone(), default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Reconciles the whole table at 02:30 source time, after the nightly re-sync of yesterday.",
-)
 
-RECONCILIATION_DEFS = dict(assets=[wk_wodtop_customer_reconciliation], jobs=[reconcile_job],
-                           schedules=[reconcile_schedule])
+def build_reconcile_schedule(form: FormSettings, job) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name=form.names.reconcile_schedule, job=job, cron_schedule=form.reconcile.cron,
+        execution_timezone=form.timezone, default_status=form.reconcile.default_status,
+        description="Reconciles the whole table (by default at 02:30 source time, after the nightly re-sync "
+                    "of yesterday).",
+    )

@@ -8,6 +8,7 @@ names the file and the offending key or column, because a typo here silently emp
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +37,8 @@ _SQL_TYPES = {
 # amount_text: an amount read leniently from a text field (``500万元``); unreadable text is NULL.
 CONVERSIONS = ("int", "decimal", "amount_text", "text", "code", "datetime", "bool")
 
-_TOP_KEYS = {"form_id", "key", "change_time_fields", "extra_filter", "tables", "columns", "bill"}
+_TOP_KEYS = {"form_id", "key", "change_time_fields", "extra_filter", "tables", "columns", "business_key",
+             "bill"}
 _REQUIRED_TOP = {"form_id", "key", "change_time_fields", "tables", "columns"}
 _KEY_KEYS = {"field", "column"}
 _TABLE_KEYS = {"target", "landing", "clean", "quarantine", "sync_log"}
@@ -102,6 +104,9 @@ class SyncSpec:
     extra_filter: str
     tables: TableNames
     columns: tuple[ColumnSpec, ...]
+    # Columns that together identify a record for people (e.g. number + use-org); checked for
+    # duplicates, never used as the sync key.
+    business_key: tuple[str, ...] = ()
     bill: BillSpec | None = None
 
     @property
@@ -142,6 +147,12 @@ def load_spec(name_or_path: str | Path) -> SyncSpec:
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML: {exc}") from exc
     return _SpecParser(path).parse(doc)
+
+
+def parse_spec(doc: Any, path: Path, name: str | None = None) -> SyncSpec:
+    """Validate a spec given as a mapping (e.g. inline in a form's defs.yaml); errors name ``path``."""
+    spec = _SpecParser(Path(path)).parse(doc)
+    return spec if name is None else dataclasses.replace(spec, name=name)
 
 
 class _SpecParser:
@@ -208,7 +219,7 @@ class _SpecParser:
         return SyncSpec(
             name=self.path.stem, path=self.path, form_id=form_id, key_field=key_field,
             key_column=key_column, change_time_fields=change, extra_filter=extra_filter,
-            tables=tables, columns=columns, bill=bill,
+            tables=tables, columns=columns, business_key=self.parse_business_key(doc, columns), bill=bill,
         )
 
     def parse_bill(self, value: Any, columns: tuple[ColumnSpec, ...], header_key: str,
@@ -254,6 +265,17 @@ class _SpecParser:
     @staticmethod
     def key_field_of(columns: tuple[ColumnSpec, ...], key_column: str) -> str:
         return next(c.field for c in columns if c.name == key_column)
+
+
+    def parse_business_key(self, doc: dict, columns: tuple[ColumnSpec, ...]) -> tuple[str, ...]:
+        value = self.typed(doc.get("business_key", []), "business_key", list)
+        names = {c.name for c in columns}
+        for i, name in enumerate(value):
+            if self.typed(name, f"business_key[{i}]", str) not in names:
+                raise self.fail(f"business_key[{i}]", f"{name!r} is not a target column of the spec")
+        if len(set(value)) != len(value):
+            raise self.fail("business_key", "duplicate column")
+        return tuple(value)
 
     def parse_tables(self, value: Any) -> TableNames:
         t = self.mapping(value, "tables", _TABLE_KEYS, {"target"})

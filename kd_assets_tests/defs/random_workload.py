@@ -25,13 +25,11 @@ import dagster as dg
 import requests
 import sqlalchemy as sa
 
-from kd_assets.defs.assets import SPEC
-from kd_assets.defs.checks import target_matches_clean, unique_keys
-from kd_assets.defs.jobs import customers_sync_job, daily_resync_schedule
-from kd_assets.defs.reconciliation import CHECK, RECONCILIATION_DEFS
-from kd_assets.defs.sensors import kingdee_customers_change_sensor
-from kd_assets.definitions import sync_assets
 from kd_assets.sync.store import TargetStore, create_target_engine
+from kd_assets_tests.defs.forms import (
+    CHECK, RECONCILIATION_DEFS, SPEC, customers_sync_job, daily_resync_schedule, kingdee_customers_change_sensor,
+    sync_assets, target_matches_clean, unique_keys,
+)
 from kd_assets_tests.defs.sync_harness import client, resources
 from kd_assets_tests.sync.allocation_scenario import allocate
 

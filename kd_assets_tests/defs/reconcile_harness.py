@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from kd_assets.defs.assets import kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer
-from kd_assets.defs.reconciliation import CHECK, RECONCILIATION, RECONCILIATION_DEFS
+from kd_assets_tests.defs.forms import (
+    CHECK, RECONCILIATION, RECONCILIATION_DEFS, kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer,
+)
 from kd_assets_tests.defs.sync_harness import resources
 
 # Client retries with tiny delays, so a scripted fault exhausts them in milliseconds.

@@ -11,8 +11,6 @@ import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 
-from kd_assets.defs.assets import SPEC, kingdee_customers_clean, kingdee_customers_raw, wk_wodtop_customer
-from kd_assets.defs.checks import target_matches_clean, unique_keys
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import ClientConfig, K3CloudClient, Window
@@ -20,6 +18,9 @@ from kd_assets.sync.reconcile import reconcile
 from kd_assets.sync.schemas import validate
 from kd_assets.sync.store import TargetStore, create_target_engine
 from kd_assets.sync.transform import to_frame
+from kd_assets_tests.defs.forms import (
+    SPEC, kingdee_customers_clean, kingdee_customers_raw, target_matches_clean, unique_keys, wk_wodtop_customer,
+)
 
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)

@@ -8,9 +8,11 @@ import socket
 import dagster as dg
 import pytest
 
-from kd_assets.defs.alerts import alert_on_checks_and_freshness, alert_on_run_failure, alert_recovery
-from kd_assets.defs.jobs import customers_sync_job
-from kd_assets.definitions import sync_assets
+from kd_assets.defs.alerts import build_run_alert_sensors
+from kd_assets.definitions import form_definitions
+from kd_assets_tests.defs.forms import (
+    CUSTOMERS, alert_on_checks_and_freshness, alert_on_run_failure, alert_recovery, customers_sync_job, sync_assets,
+)
 from kd_assets_tests.defs.sync_harness import SIM_CREDENTIALS, resources, sync
 
 CLOCK = "2024-03-01 12:00:00"
@@ -125,3 +127,30 @@ def test_a_run_failure_alerts_once_while_the_target_database_is_down(sim, sqlite
     texts = _texts(webhook)
     assert len(texts) == 2
     assert DAY in texts[0] and "succeeded again" in texts[1]
+
+
+def test_a_form_with_its_own_webhook_alerts_there_and_only_there(sim, sqlite_url, instance, webhook_receiver,
+                                                                 monkeypatch, tmp_path):
+    monkeypatch.setenv("KD_ALERT_WEBHOOK", webhook_receiver.url + "/default")
+    monkeypatch.setenv("KD_SUPPLIER_WEBHOOK", webhook_receiver.url + "/suppliers")
+    folder = tmp_path / "suppliers"
+    folder.mkdir()
+    (folder / "defs.yaml").write_text("type: kd_assets.KingdeeFormSync\nattributes:\n  spec: bd_supplier\n"
+                                      "  name: suppliers\n  alerts: {webhook_env: KD_SUPPLIER_WEBHOOK}\n",
+                                      encoding="utf-8")
+    suppliers = form_definitions([tmp_path])["suppliers"]
+    on_failure, _ = build_run_alert_sensors([CUSTOMERS.settings, suppliers.settings])
+    broken = resources(sim, sqlite_url, app_secret="wrong-secret-value")
+    supplier_defs = dg.Definitions(assets=suppliers.sync_assets, jobs=[suppliers.sync_job], resources=broken,
+                                   executor=dg.in_process_executor)
+
+    for failed in (supplier_defs.resolve_job_def(suppliers.sync_job.name).execute_in_process(
+                       partition_key=DAY, instance=instance, raise_on_error=False),
+                   _run_job(broken, instance)):
+        assert not failed.success
+        _on_run_status(on_failure, failed, instance, broken, failure=True)
+
+    received = {r.path: json.dumps(r.json, ensure_ascii=False) for r in webhook_receiver.wait_for(2)}
+    assert set(received) == {"/default", "/suppliers"}
+    assert "kingdee_suppliers_sync" in received["/suppliers"]
+    assert "kingdee_customers_sync" in received["/default"]

@@ -9,10 +9,9 @@ import dagster as dg
 import pytest
 import requests
 
-from kd_assets.defs.assets import SPEC
-from kd_assets.defs.jobs import customers_sync_job, daily_resync_schedule
-from kd_assets.defs.sensors import kingdee_customers_change_sensor
-from kd_assets.definitions import sync_assets
+from kd_assets_tests.defs.forms import (
+    SPEC, customers_sync_job, daily_resync_schedule, kingdee_customers_change_sensor, sync_assets,
+)
 from kd_assets_tests.defs.sync_harness import client, pick_customer, resources, sync
 
 CLOCK = "2024-03-01 12:00:00"
@@ -141,3 +140,12 @@ def test_a_failed_older_partition_is_requested_again_after_a_newer_one_succeeded
 
     # The target's newest change time is now a day past the failed partition's change.
     assert requested(tick(loaded, instance)) == [TODAY]
+
+
+def test_sensor_runs_are_keyed_per_form_and_day_for_the_run_queue(sim, loaded, instance):
+    with client(sim) as c:
+        c.save(SPEC.form_id, {"FCUSTID": pick_customer(sim), "FName": "排队键有限公司"})
+
+    (request,) = tick(loaded, instance).run_requests
+
+    assert (request.tags["kd/form"], request.tags["kd/form_partition"]) == ("customers", f"customers:{TODAY}")

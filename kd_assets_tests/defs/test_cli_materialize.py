@@ -9,7 +9,7 @@ import sys
 
 import sqlalchemy as sa
 
-from kd_assets.defs.assets import SPEC
+from kd_assets_tests.defs.forms import SPEC
 from kd_assets_tests.defs.sync_harness import SIM_CREDENTIALS, busiest_day, changed_in, source_rows
 
 SELECTION = "kingdee_customers_raw,kingdee_customers_clean,wk_wodtop_customer"

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import dagster as dg
 
-from kd_assets.defs.assets import SPEC
-from kd_assets.defs.reconciliation import RECONCILIATION
 from kd_assets.sync.store import TargetStore, create_target_engine
+from kd_assets_tests.defs.forms import RECONCILIATION, SPEC
 from kd_assets_tests.defs.reconcile_harness import check_evaluation, fast_resources, run_reconcile, values
 from kd_assets_tests.defs.sync_harness import materialization, sync
 from kd_assets_tests.sync.reconcile_scenario import (  # noqa: F401 (client, sim: fixtures)

@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 
-from kd_assets.defs.assets import SPEC
+from kd_assets_tests.defs.forms import SPEC
 from kd_assets_tests.defs.sync_harness import busiest_day, changed_in, resources, source_rows, sync, table_keys
 
 CLOCK = "2024-03-01 12:00:00"

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 import requests
 
-from kd_assets.defs.assets import SPEC
 from kd_assets.sync.reconcile import reconcile
 from kd_assets.sync.reconcile_heal import RECONCILE_PARTITION
 from kd_assets.sync.store import TargetStore
+from kd_assets_tests.defs.forms import SPEC
 from kd_assets_tests.defs.sync_harness import client, initial_load, pick_customer, resources, sync, sync_by_hand
 
 CLOCK = "2024-03-01 12:00:00"

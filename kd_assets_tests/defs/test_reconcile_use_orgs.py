@@ -9,8 +9,8 @@ import json
 import dagster as dg
 import pandas as pd
 
-from kd_assets.defs.assets import SPEC
 from kd_assets.sync.store import TargetStore, create_target_engine
+from kd_assets_tests.defs.forms import SPEC
 from kd_assets_tests.defs.reconcile_harness import check_evaluation, fast_resources, run_reconcile, values
 from kd_assets_tests.defs.sync_harness import sync
 from kd_assets_tests.defs.test_change_sensor import requested, tick

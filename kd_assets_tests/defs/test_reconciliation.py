@@ -9,8 +9,7 @@ import datetime as dt
 import dagster as dg
 import pandas as pd
 
-from kd_assets.defs.assets import CLEAN, RAW, SPEC, TARGET
-from kd_assets.defs.reconciliation import CHECK, RECONCILIATION, reconcile_schedule
+from kd_assets_tests.defs.forms import CHECK, CLEAN, RAW, RECONCILIATION, SPEC, TARGET, reconcile_schedule
 from kd_assets.sync.store import TargetStore, create_target_engine
 from kd_assets_tests.defs.reconcile_harness import (
     JOB, check_evaluation, fast_resources, reconcile_defs, run_reconcile, values,

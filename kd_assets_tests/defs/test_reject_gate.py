@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from kd_assets.defs.assets import SPEC
 from kd_assets.sync.reconcile import reconcile
 from kd_assets.sync.rejectgate import RejectGate
 from kd_assets.sync.store import TargetStore
+from kd_assets_tests.defs.forms import SPEC
 from kd_assets_tests.defs.sync_harness import checks, client, initial_load, resources, sync
 
 CLOCK = "2024-03-01 12:00:00"

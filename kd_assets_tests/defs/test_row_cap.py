@@ -7,7 +7,7 @@ short page saw a fraction of the keys, and reconciliation took the rest for dele
 
 from __future__ import annotations
 
-from kd_assets.defs.reconciliation import RECONCILIATION
+from kd_assets_tests.defs.forms import RECONCILIATION
 from kd_assets_tests.defs.reconcile_harness import check_evaluation, fast_resources, run_reconcile, values
 from kd_assets_tests.defs.sync_harness import materialization, sync, table_keys
 from kd_assets_tests.sync.reconcile_scenario import CLOCK, SPEC

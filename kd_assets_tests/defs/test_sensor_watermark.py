@@ -11,15 +11,12 @@ import pandas as pd
 import pytest
 import requests
 
-from kd_assets.defs.assets import SPEC
-from kd_assets.defs.jobs import customers_sync_job
 from kd_assets.defs.partitions import partition_key_for
-from kd_assets.defs.sensors import kingdee_customers_change_sensor
-from kd_assets.definitions import sync_assets
 from kd_assets.sync import source_now
 from kd_assets.sync.pending import newest_synced_change_time
 from kd_assets.sync.reconcile import reconcile
 from kd_assets.sync.store import TargetStore, create_target_engine
+from kd_assets_tests.defs.forms import SPEC, customers_sync_job, kingdee_customers_change_sensor, sync_assets
 from kd_assets_tests.defs.sync_harness import client, pick_customer, resources
 from kd_assets_tests.sync.rows import clean_frame, kd_row
 

@@ -9,7 +9,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from kd_assets.defs.assets import SPEC, kingdee_customers_clean, wk_wodtop_customer
+from kd_assets_tests.defs.forms import SPEC, kingdee_customers_clean, wk_wodtop_customer
 from kd_assets_tests.defs.sync_harness import (
     busiest_day, changed_in, checks, client, materialization, resources, source_rows, sync, table_keys, table_snapshot,
 )

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from kd_assets.defs.assets import CLEAN, GROUP, RAW, SPEC, TARGET
 from kd_assets.kingdee import ClientConfig, K3CloudClient
+from kd_assets_tests.defs.forms import CLEAN, GROUP, RAW, SPEC, TARGET
 from kd_assets_tests.defs.sync_harness import SIM_CREDENTIALS, busiest_day, changed_in, source_rows
 from kd_assets_tests.e2e import graphql as gql
 from kd_assets_tests.e2e.browser import asset_graph_nodes, render
