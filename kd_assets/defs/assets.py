@@ -54,7 +54,7 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
     @dg.asset(name=form.names.raw, **_shared(form), pool=form.pool, retry_policy=TRANSIENT_RETRY,
               kinds={"kingdee", "sql"}, code_version="1",
               description=f"{spec.form_id} rows changed in the partition window, landed as fetched "
-                          f"(keyset pages by {spec.key_field}) in {spec.tables.landing}.")
+                          f"(keyset pages by {', '.join(spec.key_fields)}) in {spec.tables.landing}.")
     def raw_asset(context: dg.AssetExecutionContext, kingdee: KingdeeResource,
                   target_db: MySQLResource) -> dg.MaterializeResult:
         store = target_db.store(spec)
@@ -62,7 +62,7 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
             try:
                 with kingdee_failures_classified(spec):
                     pages = client.iter_window(spec.form_id, spec.field_keys, Window(*run.window),
-                                               change_fields=spec.change_time_fields, key_field=spec.key_field,
+                                               change_fields=spec.change_time_fields, key_field=spec.page_key,
                                                extra_filter=spec.extra_filter)
                     for page in pages:
                         landed = store.land_rows(page, run.run_id, run.partition)

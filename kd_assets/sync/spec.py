@@ -115,6 +115,11 @@ class SyncSpec:
         return self.bill.page_key if self.bill else self.key_field
 
     @property
+    def key_fields(self) -> tuple[str, ...]:
+        """The fields that make a row's key: ``page_key`` as a tuple."""
+        return self.bill.page_key if self.bill else (self.key_field,)
+
+    @property
     def field_keys(self) -> list[str]:
         # Each field once, even when several columns read it (raw text and parsed amount).
         return list(dict.fromkeys(c.field for c in self.columns))
