@@ -50,8 +50,11 @@ def lines_store(target_url):
     engine.dispose()
 
 
-def advance(handle, seconds: int = 60) -> None:
-    requests.post(handle.admin_url + "clock", json={"advance_seconds": seconds}, timeout=10).raise_for_status()
+def advance(handle, seconds: int = 60) -> dt.datetime:
+    """Move the frozen source clock; returns its new time."""
+    answer = requests.post(handle.admin_url + "clock", json={"advance_seconds": seconds}, timeout=10)
+    answer.raise_for_status()
+    return dt.datetime.fromisoformat(answer.json()["now"])
 
 
 def fetch(client, window: Window = EVER) -> list[list]:
