@@ -48,16 +48,22 @@ def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.date
                 del candidates[int(k)]
     if not candidates:
         return 0
-    params = [{"k": k, "b": b.to_pydatetime()} for k, b in candidates.items()]
-    retired = conn.execute(t.update().where(t.c[key] == sa.bindparam("k"), t.c.change_time < sa.bindparam("b"),
-                                            t.c.is_deleted == sa.false())
-                           .values(is_deleted=True, deleted_at=now, run_id=run_id,
-                                   change_time=sa.bindparam("b")), params).rowcount
-    # Their staged older versions go too: left in clean, a re-run of an old window would count
-    # them as pending and clean_target_diff would report them.
-    for table in (landing, store.tables.clean):
-        conn.execute(table.delete().where(table.c[key] == sa.bindparam("k"),
-                                          table.c.change_time < sa.bindparam("b")), params)
+    by_version: dict[pd.Timestamp, list[int]] = {}
+    for k, b in candidates.items():
+        by_version.setdefault(b, []).append(k)
+    retired = 0
+    # One statement per bill version (lines of one bill share it), not per line.
+    for version, keys in by_version.items():
+        stamp = version.to_pydatetime()
+        for batch in _batches(keys):
+            retired += conn.execute(t.update().where(t.c[key].in_(batch), t.c.change_time < stamp,
+                                                     t.c.is_deleted == sa.false())
+                                    .values(is_deleted=True, deleted_at=now, run_id=run_id,
+                                            change_time=stamp)).rowcount
+            # Their staged older versions go too: left in clean, a re-run of an old window would
+            # count them as pending and clean_target_diff would report them.
+            for table in (landing, store.tables.clean):
+                conn.execute(table.delete().where(table.c[key].in_(batch), table.c.change_time < stamp))
     return int(retired)
 
 
