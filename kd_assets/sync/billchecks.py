@@ -52,7 +52,7 @@ def headerless_bills(store: TargetStore, window_start: dt.datetime | None = None
     live = t.c.is_deleted == sa.false()
     where = [live]
     if window_start is not None:
-        changed = sa.select(bill).where(store._window(t, window_start, window_end)).scalar_subquery()
+        changed = sa.select(bill).where(store.in_window(t, window_start, window_end)).scalar_subquery()
         where.append(bill.in_(changed))
     numbers = sa.func.count(sa.distinct(number))
     versions = sa.func.count(sa.distinct(t.c.change_time))

@@ -88,6 +88,13 @@ def row_keys(spec, rows, key_pos: int):
     return keys, bad
 
 
+def retire_replaced_lines(conn: sa.Connection, store, published: pd.DataFrame, run_id: str,
+                          now: dt.datetime) -> int:
+    """``retire_missing_lines`` for the bills of a frame just upserted (its lines are present)."""
+    bills = newest_per_bill(published, store.spec.bill.header_key_column, "change_time")
+    return retire_missing_lines(conn, store, bills, published[store.key].astype("int64"), run_id, now)
+
+
 def newest_per_bill(frame: pd.DataFrame, bill_column: str, change_time: str) -> dict[int, dt.datetime]:
     """Bill id → greatest change time among the frame's lines of that bill."""
     if frame.empty:
