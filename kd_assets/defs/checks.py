@@ -28,7 +28,7 @@ def build_lines_have_headers(form: FormSettings) -> dg.AssetChecksDefinition:
                                                 "version; no header-only row beside lines; unique (bill, entry).")
     def lines_have_headers(context: dg.AssetCheckExecutionContext, target_db: MySQLResource) -> dg.AssetCheckResult:
         store = target_db.store(spec)
-        headers, dupes = headerless_bills(store, *source_window(context)), duplicate_lines(store)
+        headers, dupes = headerless_bills(store, *source_window(context, form.partitions)), duplicate_lines(store)
         return dg.AssetCheckResult(
             passed=headers.passed and dupes.passed, severity=dg.AssetCheckSeverity.ERROR,
             metadata={"bills_without_one_header": headers.failures, "duplicate_lines": dupes.failures,

@@ -51,7 +51,7 @@ def headerless_bills(store: TargetStore, window_start: dt.datetime | None = None
     bill, number, entry = t.c[b.header_key_column], t.c[b.number_column], t.c[b.entry_key_column]
     live = t.c.is_deleted == sa.false()
     where = [live]
-    if window_start is not None:
+    if window_end is not None:  # a window; no start: everything changed before its end
         changed = sa.select(bill).where(store.in_window(t, window_start, window_end)).scalar_subquery()
         where.append(bill.in_(changed))
     numbers = sa.func.count(sa.distinct(number))
