@@ -37,7 +37,8 @@ def bill_rows(bills: int, modified: str, drop_first: bool = False) -> list[list]
     for b in range(bills):
         bill = 100_001 + b
         for e in range(1 if drop_first else 0, LINES_PER_BILL):
-            row = {**values, "FID": bill, "FBillNo": f"XSDD{bill:06d}", "FSaleOrderEntry_FEntryID": 500_001 + b * 100 + e}
+            row = {**values, "FID": bill, "FBillNo": f"XSDD{bill:06d}",
+                   "FSaleOrderEntry_FEntryID": 500_001 + b * 100 + e}
             rows.append([row[f] for f in SPEC.field_keys])
     return rows
 

@@ -78,7 +78,8 @@ def _after(key_fields: tuple[str, ...], last: tuple) -> str:
     if len(key_fields) == 1:
         return keyset_predicate(key_fields[0], last[0])
     (bill, entry), (bill_id, entry_id) = key_fields, last
-    return f"{keyset_predicate(bill, bill_id)} or ({compare(bill, '=', bill_id)} and {keyset_predicate(entry, entry_id)})"
+    same_bill = f"{compare(bill, '=', bill_id)} and {keyset_predicate(entry, entry_id)}"
+    return f"{keyset_predicate(bill, bill_id)} or ({same_bill})"
 
 
 def _check_ascending(rows: list[list], key_index: list[int], last: tuple | None, form_id: str,

@@ -220,7 +220,8 @@ class _SpecParser:
         else:
             for c in columns:
                 if c.entity:
-                    raise self.fail(f"columns ({c.name}).entity", "an entity is only allowed in a spec with a 'bill:' section")
+                    raise self.fail(f"columns ({c.name}).entity",
+                                    "an entity is only allowed in a spec with a 'bill:' section")
         return SyncSpec(
             name=self.path.stem, path=self.path, form_id=form_id, key_field=key_field,
             key_column=key_column, change_time_fields=change, extra_filter=extra_filter,

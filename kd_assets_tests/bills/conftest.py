@@ -24,8 +24,8 @@ EVER = Window(dt.datetime(2000, 1, 1), dt.datetime(2100, 1, 1))
 
 @pytest.fixture
 def sim(simulator_factory):
-    handle = simulator_factory(customers=30, materials=30, suppliers=5, orders=25, seed=11, clock_start=CLOCK, dirty_share=0.0,
-                               max_limit=37)
+    handle = simulator_factory(customers=30, materials=30, suppliers=5, orders=25, seed=11, clock_start=CLOCK,
+                               dirty_share=0.0, max_limit=37)
     requests.post(handle.admin_url + "clock", json={"now": CLOCK, "frozen": True}, timeout=10).raise_for_status()
     return handle
 

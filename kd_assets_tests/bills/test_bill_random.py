@@ -74,7 +74,8 @@ class Source:
         return kind
 
     def _new_line(self) -> dict:
-        return line(f"MAT00000{self.rng.randint(1, 9)}", float(self.rng.randint(1, 20)), self.rng.choice([1.5, 10.0, 99.99]))
+        rng = self.rng
+        return line(f"MAT00000{rng.randint(1, 9)}", float(rng.randint(1, 20)), rng.choice([1.5, 10.0, 99.99]))
 
     def _save(self, model: dict) -> None:
         result = self.client.save(FORM, model)
