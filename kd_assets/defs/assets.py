@@ -56,7 +56,7 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
     @dg.asset(name=form.names.raw, **_shared(form), pool=form.pool, retry_policy=TRANSIENT_RETRY,
               kinds={"kingdee", "sql"}, code_version="1",
               description=f"{spec.form_id} rows changed in the partition window, landed as fetched "
-                          f"(keyset pages by {spec.key_field}) in {spec.tables.landing}."
+                          f"(keyset pages by {', '.join(spec.key_fields)}) in {spec.tables.landing}."
                           + history_note(form.sync_start))
     def raw_asset(context: dg.AssetExecutionContext, kingdee: KingdeeResource,
                   target_db: MySQLResource) -> dg.MaterializeResult:
@@ -65,7 +65,7 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
             try:
                 with kingdee_failures_classified(spec):
                     pages = client.iter_window(spec.form_id, spec.field_keys, Window(*run.window),
-                                               change_fields=spec.change_time_fields, key_field=spec.key_field,
+                                               change_fields=spec.change_time_fields, key_field=spec.page_key,
                                                extra_filter=spec.extra_filter)
                     progress = Progress(context.log, f"fetched and landed ({run.partition})")
                     with prefetched(pages) as ahead:  # the next page's HTTP overlaps landing this one
