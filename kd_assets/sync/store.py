@@ -25,6 +25,7 @@ from kd_assets.sync.bulk import is_mysql, upsert_frame
 from kd_assets.sync.ddl import build_tables, ensure_tables
 from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # noqa: F401 (re-exported)
 from kd_assets.sync.identifiers import quoter
+from kd_assets.sync.quarantine import merge_duplicates, write_rejects
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
@@ -69,7 +70,11 @@ class TargetStore(SyncLog):
             if "NO_BACKSLASH_ESCAPES" in mode:
                 raise RuntimeError("sql_mode NO_BACKSLASH_ESCAPES is set; the bulk writer escapes "
                                    "with backslashes. Remove it for this user or database.")
-        return ensure_tables(self.engine, self.tables)
+        changes = ensure_tables(self.engine, self.tables)
+        if f"added column {self.tables.quarantine.name}.partitions" in changes:
+            with self.engine.begin() as conn:
+                changes.append(f"merged {merge_duplicates(conn, self.tables)} keys listed twice in quarantine")
+        return changes
 
     # ---- landing ------------------------------------------------------------------------
 
@@ -147,7 +152,8 @@ class TargetStore(SyncLog):
     # ---- quarantine ---------------------------------------------------------------------
 
     def quarantine(self, rejects: pd.DataFrame, run_id: str, partition_key: str | None) -> int:
-        """Keep rejects (key, change_time, reasons, payload); same key + partition replaces."""
+        """Keep rejects (key, change_time, reasons, payload): one row per key, the newest rejection
+        with every partition that saw it (quarantine.py)."""
         if rejects.empty:
             return 0
         out = pd.DataFrame({
@@ -160,7 +166,7 @@ class TargetStore(SyncLog):
             "quarantined_at": utc_now(),
         })
         with self.engine.begin() as conn:
-            upsert_frame(conn, self.tables.quarantine, self.tables.kinds, out, list(out.columns))
+            write_rejects(conn, self.tables, out)
         return len(out)
 
     def quarantined(self, partition_key: str | None = None) -> pd.DataFrame:
