@@ -22,7 +22,7 @@ from pydantic import Field
 
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.settings import FormSettings
-from kd_assets.defs.target_db import MySQLResource
+from kd_assets.defs.target_db import MySQLResource, target_kind
 from kd_assets.sync import source_now
 from kd_assets.sync.keydiff import Kind
 from kd_assets.sync.reconcile import WITHHELD_ADVICE, ReconcileReport, SourceScanError, reconcile
@@ -47,7 +47,7 @@ def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
     spec, name, target, limits = form.spec, form.names.reconciliation, form.names.target, form.thresholds
 
     @dg.asset(
-        name=name, deps=[target], group_name=form.names.group, pool=form.pool, kinds={"kingdee", "mysql"},
+        name=name, deps=[target], group_name=form.names.group, pool=form.pool, kinds={"kingdee", target_kind()},
         tags={"kd/form": form.name},
         check_specs=[dg.AssetCheckSpec(
             CHECK, asset=name, blocking=False,
