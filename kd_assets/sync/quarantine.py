@@ -73,3 +73,11 @@ def merge_duplicates(conn: sa.Connection, tables: Tables) -> int:
         _replace(conn, tables, _fold(rows))
     conn.execute(t.update().where(t.c[PARTITIONS].is_(None)).values({PARTITIONS: t.c.partition_key}))
     return len(dupes)
+
+
+def migrate_quarantine(engine: sa.Engine, tables: Tables, changes: list[str]) -> list[str]:
+    """After ``ensure_tables``: when it just added ``partitions``, fold the keys listed twice."""
+    if f"added column {tables.quarantine.name}.{PARTITIONS}" in changes:
+        with engine.begin() as conn:
+            changes.append(f"merged {merge_duplicates(conn, tables)} keys listed twice in quarantine")
+    return changes

@@ -25,7 +25,7 @@ from kd_assets.sync.bulk import is_mysql, upsert_frame
 from kd_assets.sync.ddl import build_tables, ensure_tables
 from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # noqa: F401 (re-exported)
 from kd_assets.sync.identifiers import quoter
-from kd_assets.sync.quarantine import merge_duplicates, write_rejects
+from kd_assets.sync.quarantine import migrate_quarantine, write_rejects
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
@@ -70,11 +70,7 @@ class TargetStore(SyncLog):
             if "NO_BACKSLASH_ESCAPES" in mode:
                 raise RuntimeError("sql_mode NO_BACKSLASH_ESCAPES is set; the bulk writer escapes "
                                    "with backslashes. Remove it for this user or database.")
-        changes = ensure_tables(self.engine, self.tables)
-        if f"added column {self.tables.quarantine.name}.partitions" in changes:
-            with self.engine.begin() as conn:
-                changes.append(f"merged {merge_duplicates(conn, self.tables)} keys listed twice in quarantine")
-        return changes
+        return migrate_quarantine(self.engine, self.tables, ensure_tables(self.engine, self.tables))
 
     # ---- landing ------------------------------------------------------------------------
 
