@@ -1,4 +1,4 @@
-"""The quarantine keeps one row per rejected key: its newest rejection, and every partition that
+"""The quarantine keeps one row per rejected key: its latest rejection, and every partition that
 rejected it (``partitions``), so a key rejected by a range run and again by a day run is listed
 once. The table's primary key stays (record_key, partition_key) for existing deployments; the
 writes here keep one row per key, and :func:`merge_duplicates` folds rows written before.
@@ -28,15 +28,15 @@ def _split(text: str | None) -> set[str]:
 
 
 def _fold(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per key: the newest change time (ties: the latest written, last in ``rows``),
-    carrying the union of every row's partitions."""
+    """One row per key: the latest rejection (last in ``rows``), carrying the union of every
+    row's partitions. Latest, not newest change time: an UnAudit lowers a row's change time, and
+    the quarantine must hold the version the source has now (reconciliation matches on it)."""
     rows = rows.reset_index(drop=True)
     parts = rows.groupby("record_key", sort=False).apply(
         lambda g: ",".join(sorted(set().union(*(_split(p) | {k} for p, k in zip(g[PARTITIONS], g["partition_key"]))))),
         include_groups=False)
-    order = rows.assign(_t=pd.to_datetime(rows["change_time"]).fillna(pd.Timestamp.min), _i=rows.index)
-    newest = rows.loc[order.sort_values(["_t", "_i"]).groupby("record_key", sort=False)["_i"].last()]
-    return newest.assign(**{PARTITIONS: newest["record_key"].map(parts)}).reset_index(drop=True)
+    latest = rows.drop_duplicates("record_key", keep="last")
+    return latest.assign(**{PARTITIONS: latest["record_key"].map(parts)}).reset_index(drop=True)
 
 
 def _existing(conn: sa.Connection, table: sa.Table, keys: Iterable[str]) -> pd.DataFrame:
@@ -53,9 +53,8 @@ def _replace(conn: sa.Connection, tables: Tables, folded: pd.DataFrame) -> None:
 
 
 def write_rejects(conn: sa.Connection, tables: Tables, rejects: pd.DataFrame) -> None:
-    """Quarantine ``rejects`` (quarantine columns, ``partitions`` unset), merged with what the
-    quarantine holds for the same keys: an older version re-rejected by an old partition's run
-    adds its partition but does not replace a newer rejection."""
+    """Quarantine ``rejects`` (quarantine columns, ``partitions`` unset), replacing what the
+    quarantine holds for the same keys and keeping the partitions that rejected them before."""
     rejects = rejects.assign(**{PARTITIONS: None})
     before = _existing(conn, tables.quarantine, rejects["record_key"].unique())
     merged = pd.concat([before.astype(object), rejects.astype(object)], ignore_index=True) if len(before) else rejects

@@ -24,12 +24,15 @@ def test_a_key_rejected_by_a_range_run_and_a_day_run_is_listed_once(store):
     assert q.iloc[0]["partitions"] == f"{RANGE},2024-05-07"
 
 
-def test_an_older_version_rejected_again_adds_its_partition_but_keeps_the_newer_rejection(store):
+def test_the_latest_rejection_wins_even_at_an_older_change_time(store):
+    # An UnAudit clears the approve date: the source's version now has an older change time, and
+    # reconciliation recognises a known reject by exactly that change time.
     run_clean(store, [kd_row(1, master_id="12abc", modified_at="2024-05-08T09:00:00")],
-              run_id="newer", partition_key="2024-05-08")
-    run_clean(store, [kd_row(1, master_id="34xyz")], run_id="older", partition_key="2024-05-07")
+              run_id="before-unaudit", partition_key="2024-05-08")
+    run_clean(store, [kd_row(1, master_id="34xyz")], run_id="after-unaudit", partition_key="2024-05-07")
     (row,) = store.quarantined().itertuples()
-    assert (row.run_id, row.partition_key, row.change_time) == ("newer", "2024-05-08", dt.datetime(2024, 5, 8, 9))
+    assert (row.run_id, row.partition_key, row.change_time) == ("after-unaudit", "2024-05-07",
+                                                                 dt.datetime(2024, 5, 7, 10))
     assert row.partitions == "2024-05-07,2024-05-08"
 
 
@@ -49,6 +52,6 @@ def test_existing_duplicates_are_folded_when_the_table_is_migrated(store):
     assert "merged 1 keys listed twice in quarantine" in migrated.ensure_tables()
     q = migrated.quarantined().sort_values("record_key")
     assert list(q["record_key"]) == ["1", "2"]
-    assert list(q["run_id"]) == ["day-run", "day-run"]
+    assert list(q["run_id"]) == ["old-run", "day-run"]  # the latest written rejection
     assert list(q["partitions"]) == [f"{RANGE},2024-05-03,2024-05-07", "2024-05-07"]
     assert migrated.ensure_tables() == []
