@@ -152,6 +152,7 @@ class Form:
         self.synced: set[str] = set()     # partitions run successfully
         self.reconciles = 0
         self.poisoned: int | None = None  # the key whose FCreateDate is 0001-01-01, while it is
+        self.repaired: int | None = None  # that key once its date is repaired
 
     def close(self) -> None:
         self.work.close()
@@ -408,7 +409,7 @@ class Scenario:
                 self.trail.note(f"{form.name} fixed: " + form.work.poison_date(form.poisoned, "2019-05-06T07:08:09"))
                 if self.rng.random() < 0.5:
                     self.trail.note(f"{form.name} " + form.work.edit(form.poisoned))
-                form.poisoned = None
+                form.poisoned, form.repaired = None, form.poisoned
 
     def finish(self) -> None:
         for _ in range(6):
@@ -427,6 +428,12 @@ class Scenario:
 
     def check_out_of_range_date_quarantined(self, form: Form) -> None:
         """The row holding 0001-01-01 is quarantined naming the field; once repaired, it is not."""
+        repaired = form.repaired
+        if repaired is not None and repaired in form.work.rows:
+            dirty = is_dirty(form.work.source()[repaired], form.view)
+            self.trail.check([] if dirty or repaired not in form.target.quarantined_keys() else
+                             [f"{repaired}: {form.target.quarantine_reasons(repaired)}"],
+                             f"{form.name} row {repaired}, its FCreateDate repaired, must leave quarantine")
         key = form.poisoned
         if key is None or key not in form.work.rows:
             return
