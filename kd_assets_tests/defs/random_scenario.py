@@ -280,13 +280,7 @@ class Scenario:
         for key in good:
             self.trail.note(f"{form.name} quiet day: " + form.work.edit(key))
         self.trail.note(f"{form.name} quiet day: " + form.work.bad_credit_code(bad))
-        self.clock.advance(self.rng.uniform(1, 600))
-        day = self.clock.now.date().isoformat()
-        requested = self.tick()
-        self.trail.check([] if (form, day) in requested else [f"requested {requested}"],
-                         f"the quiet day {day} of {form.name} must be asked for")
-        for f, p in self.rng.sample(requested, len(requested)):
-            self.run(f, p, "change_sensor")
+        day = self.tick_and_run_today(form, 600, "the quiet day of {form} must be asked for")
         self.trail.check(form.compare(keys=good), f"the good rows of {form.name}'s quiet day {day} must publish")
         self.trail.check([] if bad in form.target.quarantined_keys() else [f"{bad} not quarantined"],
                          f"the bad row of {form.name}'s quiet day must be quarantined")
@@ -301,13 +295,18 @@ class Scenario:
         self.trail.note(f"{form.name} " + done)
         self.reconcile(form, "after a future-dated forbid")
         self.trail.note(f"{form.name} after the future-dated row: " + form.work.edit())
-        self.clock.advance(self.rng.uniform(1, 60))
+        self.tick_and_run_today(form, 60, "a future-dated {form} row must not blind the sensor to today's edit")
+
+    def tick_and_run_today(self, form: Form, within_s: float, what: str) -> str:
+        """Up to ``within_s`` later, a tick must ask for today's partition of ``form``; runs what it asks for."""
+        self.clock.advance(self.rng.uniform(1, within_s))
         day = self.clock.now.date().isoformat()
         requested = self.tick()
-        self.trail.check([] if (form, day) in requested else [f"requested {requested}"],
-                         f"a future-dated {form.name} row must not blind the sensor to today's edit")
+        self.trail.check([] if (form, day) in requested else [f"requested {[(f.name, p) for f, p in requested]}"],
+                         what.format(form=form.name) + f" ({day})")
         for f, p in self.rng.sample(requested, len(requested)):
             self.run(f, p, "change_sensor")
+        return day
 
     def out_of_range_date(self) -> None:
         """0001-01-01 written into FCreateDate without a stamp; half the time the row is then edited
