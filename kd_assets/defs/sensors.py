@@ -16,7 +16,7 @@ from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import Window
 from kd_assets.sync import SyncSpec, source_now
-from kd_assets.sync.pending import newest_synced_change_time, pending_changes, probe_change_times
+from kd_assets.sync.pending import keyed_probe_rows, newest_synced_change_time, pending_changes, probe_change_times
 
 FAR_FUTURE = dt.datetime(9999, 1, 1)
 FINISHED = {dg.DagsterRunStatus.SUCCESS, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED}
@@ -27,10 +27,10 @@ IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dag
 def _probe(client, spec: SyncSpec, since: dt.datetime, limit: int) -> tuple[list[list], bool]:
     """Rows ``[key, *change fields]`` changed since ``since``; True when cut at ``limit``."""
     rows: list[list] = []
-    for page in client.iter_window(spec.form_id, [spec.key_field, *spec.change_time_fields],
+    for page in client.iter_window(spec.form_id, [*spec.key_fields, *spec.change_time_fields],
                                    Window(since, FAR_FUTURE), change_fields=spec.change_time_fields,
-                                   key_field=spec.key_field, extra_filter=spec.extra_filter):
-        rows.extend(page)
+                                   key_field=spec.page_key, extra_filter=spec.extra_filter):
+        rows.extend(keyed_probe_rows(spec, page))
         if len(rows) >= limit:
             return rows, True
     return rows, False
