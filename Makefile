@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench bench-quick install clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	scripts/ensure-mariadb.sh
 	$(PY) -m bench
+
+bench-quick: $(STAMP)
+	scripts/ensure-mariadb.sh
+	$(PY) -m bench --quick
 
 clean:
 	rm -rf $(VENV) .dagster_home .pytest_cache

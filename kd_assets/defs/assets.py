@@ -12,13 +12,15 @@ from datetime import timedelta
 
 import dagster as dg
 
-from kd_assets.defs.partitions import source_timezone
+from kd_assets.defs.partitions import history_note, source_timezone
+from kd_assets.defs.progress import Progress, rows_of_upstream
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.runs import preview_table, sync_run
 from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
+from kd_assets.kingdee.prefetch import prefetched
 from kd_assets.sync import SyncSpec, source_now, to_frame, validate
 
 # A failed step is retried later only for faults that may pass (the client already retried
@@ -54,19 +56,23 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
     @dg.asset(name=form.names.raw, **_shared(form), pool=form.pool, retry_policy=TRANSIENT_RETRY,
               kinds={"kingdee", "sql"}, code_version="1",
               description=f"{spec.form_id} rows changed in the partition window, landed as fetched "
-                          f"(keyset pages by {spec.key_field}) in {spec.tables.landing}.")
+                          f"(keyset pages by {spec.key_field}) in {spec.tables.landing}."
+                          + history_note(form.sync_start))
     def raw_asset(context: dg.AssetExecutionContext, kingdee: KingdeeResource,
                   target_db: MySQLResource) -> dg.MaterializeResult:
         store = target_db.store(spec)
-        with sync_run(context, store) as run, kingdee.get_client() as client:
+        with sync_run(context, store, form.partitions) as run, kingdee.get_client() as client:
             try:
                 with kingdee_failures_classified(spec):
                     pages = client.iter_window(spec.form_id, spec.field_keys, Window(*run.window),
                                                change_fields=spec.change_time_fields, key_field=spec.key_field,
                                                extra_filter=spec.extra_filter)
-                    for page in pages:
-                        landed = store.land_rows(page, run.run_id, run.partition)
-                        run.add(rows_in=len(page), landed=landed.landed, rejected=landed.quarantined)
+                    progress = Progress(context.log, f"fetched and landed ({run.partition})")
+                    with prefetched(pages) as ahead:  # the next page's HTTP overlaps landing this one
+                        for page in ahead:
+                            landed = store.land_rows(page, run.run_id, run.partition)
+                            run.add(rows_in=len(page), landed=landed.landed, rejected=landed.quarantined)
+                            progress.add(len(page))
             finally:
                 run.api = client.stats.as_metadata()
         context.log.info(f"landed {run.counts.get('landed', 0)} rows for {run.partition} "
@@ -94,18 +100,21 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
                                     description="warns when rejects exceed warn_reject_share (KD_WARN_REJECT_SHARE)"),
               ],
               description=f"Landed rows mapped and converted by the sync spec and validated with pandera "
-                          f"into {spec.tables.clean}; rejects go to {spec.tables.quarantine} with reasons.")
+                          f"into {spec.tables.clean}; rejects go to {spec.tables.quarantine} with reasons."
+                          + history_note(form.sync_start))
     def clean_asset(context: dg.AssetExecutionContext, target_db: MySQLResource):
         store = target_db.store(spec)
         now = source_now(source_timezone())
         reasons: Counter = Counter()
         samples: list[dict] = []
-        with sync_run(context, store) as run:
+        with sync_run(context, store, form.partitions) as run:
+            progress = Progress(context.log, f"cleaned ({run.partition})", rows_of_upstream(context, form.names.raw))
             for rows in store.iter_landed(*run.window, chunk_size=target_db.chunk_size, partition_key=run.partition):
                 result = validate(spec, to_frame(spec, rows), now)
                 store.write_clean(result.clean, run.run_id, run.partition)
                 store.quarantine(result.rejects, run.run_id, run.partition)
                 run.add(rows_in=len(rows), clean=len(result.clean), rejected=len(result.rejects))
+                progress.add(len(rows))
                 for reject in result.rejects.itertuples(index=False):
                     reasons.update(f"{r['field']}:{r['check']}" for r in reject.reasons)
                     if len(samples) < 5:
@@ -135,12 +144,16 @@ def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
               freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26),
                                                               warn_window=timedelta(hours=6)),
               description=f"The table other systems read: clean rows upserted into {spec.tables.target} by "
-                          f"{spec.key_column}, only where the incoming change time is at least the stored one.")
+                          f"{spec.key_column}, only where the incoming change time is at least the stored one."
+                          + history_note(form.sync_start))
     def target_asset(context: dg.AssetExecutionContext, target_db: MySQLResource) -> dg.MaterializeResult:
         store = target_db.store(spec)
-        with sync_run(context, store) as run:
+        with sync_run(context, store, form.partitions) as run:
             # Published inside the database, chunk by key range: no row travels through Python.
-            counts = store.publish_clean(*run.window, run.run_id, chunk_size=target_db.chunk_size)
+            progress = Progress(context.log, f"published ({run.partition})",
+                                rows_of_upstream(context, form.names.clean))
+            counts = store.publish_clean(*run.window, run.run_id, chunk_size=target_db.chunk_size,
+                                         on_chunk=progress.add)
             run.add(rows_in=counts.total, inserted=counts.inserted, updated=counts.updated,
                     unchanged=counts.unchanged, skipped_older=counts.skipped_older)
         preview = next(store.iter_clean(*run.window, chunk_size=5), None)

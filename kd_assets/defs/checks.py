@@ -24,7 +24,7 @@ def build_target_matches_clean(form: FormSettings) -> dg.AssetChecksDefinition:
                                                 "change time.")
     def target_matches_clean(context: dg.AssetCheckExecutionContext, target_db: MySQLResource) -> dg.AssetCheckResult:
         store = target_db.store(spec)
-        start, end = source_window(context)
+        start, end = source_window(context, form.partitions)
         missing, sample = store.clean_target_diff(start, end)
         return dg.AssetCheckResult(
             passed=missing == 0, severity=dg.AssetCheckSeverity.ERROR,
@@ -42,10 +42,10 @@ def build_unique_keys(form: FormSettings) -> dg.AssetChecksDefinition:
                     description=f"No two clean rows of the window share {' + '.join(business_key)}.")
     def unique_keys(context: dg.AssetCheckExecutionContext, target_db: MySQLResource) -> dg.AssetCheckResult:
         store = target_db.store(spec)
-        start, end = source_window(context)
+        start, end = source_window(context, form.partitions)
         t = store.tables.clean
         cols = [t.c[name] for name in business_key]
-        in_window = sa.or_(*[sa.and_(t.c[c.name] >= start, t.c[c.name] < end) for c in spec.change_columns])
+        in_window = store.in_window(t, start, end)
         dupes = (sa.select(*cols, sa.func.count().label("rows"))
                  .where(in_window, *[c.is_not(None) for c in cols])
                  .group_by(*cols).having(sa.func.count() > 1))

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional, Union
 
 import dagster as dg
-from pydantic import Field, PrivateAttr, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
 from kd_assets.defs.alerts import build_check_alert_sensor
 from kd_assets.defs.assets import build_sync_assets
@@ -73,6 +73,8 @@ class ThresholdAttributes(dg.Model, dg.Resolvable):
                                                                              "KD_WARN_REJECT_SHARE, 0.01)")
     reject_gate_min_rows: Optional[int] = Field(None, ge=0, description="Rejects up to this many never block "
                                                                         "(else KD_REJECT_GATE_MIN_ROWS, 10)")
+    verify_days: Optional[int] = Field(None, ge=0, le=366, description="Reconciliation re-reads every row's "
+                                       "content over this many days; 0 = off (else KD_VERIFY_DAYS, 7)")
     max_delete_share: Optional[float] = Field(None, ge=0, le=1, description="Withholds soft-deletes above this "
                                                                             "(else KD_MAX_DELETE_SHARE, 0.05)")
     delete_guard_min_rows: Optional[int] = Field(None, ge=0, description="Deletes up to this many always pass "
@@ -106,6 +108,24 @@ class NameAttributes(dg.Model, dg.Resolvable):
     alert_sensor: Optional[str] = None
 
 
+class ScaffoldParams(BaseModel):
+    spec: str = Field(description="Spec name in kd_assets/specs, or a .yaml path next to the new defs.yaml")
+    name: Optional[str] = Field(None, description="Short name (default: the new folder's name)")
+
+
+class KingdeeFormSyncScaffolder(dg.Scaffolder[ScaffoldParams]):
+    """``dg scaffold defs kd_assets.KingdeeFormSync <folder> --spec <spec>`` writes a starter defs.yaml."""
+
+    @classmethod
+    def get_scaffold_params(cls) -> type[ScaffoldParams]:
+        return ScaffoldParams
+
+    def scaffold(self, request: dg.ScaffoldRequest[ScaffoldParams]) -> None:
+        name = request.params.name or request.target_path.name.replace("-", "_").lower()
+        dg.scaffold_component(request, {"spec": request.params.spec, "name": name})
+
+
+@dg.scaffold_with(KingdeeFormSyncScaffolder)
 class KingdeeFormSync(dg.Component, dg.Model, dg.Resolvable):
     """Keeps one Kingdee K3Cloud form in step with a MySQL table: raw → clean → target →
     reconciliation, partitioned checks, a sync job, a change sensor, a nightly re-sync, a

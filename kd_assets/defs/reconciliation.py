@@ -29,7 +29,6 @@ from kd_assets.sync.reconcile import (
     WITHHELD_ADVICE, ReconcileReport, SourceScanError, max_delete_share_from_env, reconcile,
 )
 from kd_assets.sync.synclog import SyncRecord
-from kd_assets.sync.verify_scope import verify_days_from_env
 
 CHECK = "source_reconciliation"
 
@@ -42,7 +41,8 @@ class ReconcileConfig(dg.Config):
         default=None, description="Overrides the form's max_delete_share (KD_MAX_DELETE_SHARE) for this run, "
                                   "e.g. to apply a real mass delete")
     full_content_verify: bool = Field(
-        default=False, description="Verify the content of every row, not only today's KD_VERIFY_DAYS slice")
+        default=False, description="Verify the content of every row, not only today's slice (verify_days, "
+                                   "KD_VERIFY_DAYS)")
 
 
 def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
@@ -79,7 +79,7 @@ def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
                 report = reconcile(client, store, spec, run_id, apply=not config.dry_run, max_delete_share=max_share,
                                    delete_guard_min_rows=limits.delete_guard_min_rows, reject_gate=limits.reject_gate(),
                                    now=source_now(form.timezone),
-                                   verify_days=1 if config.full_content_verify else verify_days_from_env())
+                                   verify_days=1 if config.full_content_verify else limits.content_verify_days())
             except Exception as exc:
                 api = client.stats.as_metadata()
                 store.log_sync(SyncRecord(asset=name, status="failed", run_id=run_id,

@@ -17,9 +17,16 @@ from kd_assets.defs.partitions import source_local_window
 from kd_assets.sync import SyncRecord, TargetStore
 
 
-def source_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> tuple[dt.datetime, dt.datetime]:
-    """The run's window (one partition or a single-run range) on Kingdee's wall clock."""
-    return source_local_window(context.partition_time_window)
+ALL_EARLIER = "(all earlier changes)"
+
+
+def source_window(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+                  partitions: dg.TimeWindowPartitionsDefinition) -> tuple[dt.datetime | None, dt.datetime]:
+    """The run's window (one partition or a single-run range) on Kingdee's wall clock.
+
+    Its start is None when it begins with the first partition, which holds all earlier changes.
+    """
+    return source_local_window(context.partition_time_window, partitions)
 
 
 def partition_label(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> str:
@@ -34,7 +41,7 @@ class SyncRun:
 
     asset: str
     partition: str
-    window: tuple[dt.datetime, dt.datetime]
+    window: tuple[dt.datetime | None, dt.datetime]
     run_id: str
     counts: dict[str, int] = field(default_factory=dict)
     api: dict[str, float] = field(default_factory=dict)
@@ -67,16 +74,17 @@ class SyncRun:
             **self.api,
             "duration_s": dg.MetadataValue.float(self.duration_s),
             "partition": self.partition,
-            "window_start": self.window[0].isoformat(sep=" "),
+            "window_start": self.window[0].isoformat(sep=" ") if self.window[0] is not None else ALL_EARLIER,
             "window_end": self.window[1].isoformat(sep=" "),
         }
 
 
 @contextmanager
-def sync_run(context: dg.AssetExecutionContext, store: TargetStore) -> Iterator[SyncRun]:
+def sync_run(context: dg.AssetExecutionContext, store: TargetStore,
+             partitions: dg.TimeWindowPartitionsDefinition) -> Iterator[SyncRun]:
     """A SyncRun for this asset run; a failure is logged to the sync log and re-raised."""
     run = SyncRun(asset=context.asset_key.to_user_string(), partition=partition_label(context),
-                  window=source_window(context), run_id=context.run.run_id)
+                  window=source_window(context, partitions), run_id=context.run.run_id)
     try:
         yield run
     except Exception as exc:

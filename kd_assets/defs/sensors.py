@@ -60,7 +60,7 @@ def _partitions_to_run(form: FormSettings, context: dg.SensorEvaluationContext, 
     valid = set(form.partitions.get_partition_keys(dynamic_partitions_store=context.instance))
     counts: dict[str, int] = {}
     for change in pending:
-        key = partition_key_for(change.change_time)
+        key = partition_key_for(change.change_time, form.sync_start)  # older: the first day
         counts[key] = counts.get(key, 0) + 1
     notes, runnable = [], {}
     for key, n in sorted(counts.items()):

@@ -21,6 +21,7 @@ from kd_assets.alerting import AlertSettings
 from kd_assets.defs.partitions import change_partitions, source_timezone
 from kd_assets.sync import SyncSpec
 from kd_assets.sync.rejectgate import RejectGate
+from kd_assets.sync.verify_scope import verify_days_from_env
 
 # One pool for every form's Kingdee-calling steps: they all load the same ERP server (the one
 # KingdeeResource points at), so its limit in dagster.yaml caps the load on that server.
@@ -112,6 +113,7 @@ class Thresholds:
     reject_gate_min_rows: Optional[int] = None
     max_delete_share: Optional[float] = None
     delete_guard_min_rows: Optional[int] = None
+    verify_days: Optional[int] = None
 
     def reject_gate(self) -> RejectGate:
         """Blocks a batch whose rejects exceed both the share and the floor (KD_MAX_REJECT_SHARE,
@@ -119,6 +121,10 @@ class Thresholds:
         env = RejectGate.from_env()
         return RejectGate(env.max_share if self.max_reject_share is None else self.max_reject_share,
                           env.min_rejects if self.reject_gate_min_rows is None else self.reject_gate_min_rows)
+
+    def content_verify_days(self) -> int:
+        """Days over which reconciliation re-reads every row's content (KD_VERIFY_DAYS, 7; 0 = off)."""
+        return verify_days_from_env() if self.verify_days is None else self.verify_days
 
     def warn_reject(self) -> float:
         """Share of rejected rows above which the reject-rate check warns (KD_WARN_REJECT_SHARE)."""

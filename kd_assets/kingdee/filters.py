@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 FIELD_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
 DATETIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_SOURCE_TIMEZONE = "Asia/Shanghai"
+KINGDEE_EARLIEST = dt.datetime(1753, 1, 1)  # SQL Server datetime's floor: an unbounded start in templates
 
 
 class FilterError(ValueError):
@@ -26,16 +27,19 @@ class FilterError(ValueError):
 
 @dataclass(frozen=True)
 class Window:
-    """A half-open change-time window ``[start, end)``.
+    """A half-open change-time window ``[start, end)``; ``start=None`` means no lower bound.
 
     Naive datetimes are source-local (Kingdee's own clock); aware ones are converted to the
-    source time zone before rendering.
+    source time zone before rendering. An unbounded window (the first partition, which holds all
+    history) also matches rows with no change time at all, so they reach quarantine, not limbo.
     """
 
-    start: dt.datetime
+    start: dt.datetime | None
     end: dt.datetime
 
     def __post_init__(self) -> None:
+        if self.start is None:
+            return
         if (self.start.tzinfo is None) != (self.end.tzinfo is None):
             raise FilterError("window start and end must both be naive or both be aware")
         if self.end <= self.start:
@@ -91,10 +95,17 @@ def compare(field: str, op: str, value: object, source_timezone: str = DEFAULT_S
 
 def window_predicate(change_fields: Sequence[str], window: Window,
                      source_timezone: str = DEFAULT_SOURCE_TIMEZONE) -> str:
-    """Rows whose change time lies in ``[start, end)`` over any of ``change_fields`` (OR)."""
+    """Rows whose change time lies in ``[start, end)`` over any of ``change_fields`` (OR).
+
+    With no start: any change field before ``end``, or no change field set at all.
+    """
     if not change_fields:
         raise FilterError("at least one change-time field is needed")
-    start, end = literal(window.start, source_timezone), literal(window.end, source_timezone)
+    end = literal(window.end, source_timezone)
+    if window.start is None:
+        undated = " and ".join(f"{field_key(f)} is null" for f in change_fields)
+        return "(" + " or ".join([*(f"{f} < {end}" for f in change_fields), f"({undated})"]) + ")"
+    start = literal(window.start, source_timezone)
     terms = [f"({field_key(f)} >= {start} and {f} < {end})" for f in change_fields]
     return "(" + " or ".join(terms) + ")"
 
@@ -154,9 +165,14 @@ def render_template(template: str, values: Mapping[str, object],
 
 
 def window_template_values(window: Window, last_sync_time: dt.datetime | None = None) -> dict[str, object]:
-    """The standard placeholders for a window: WINDOW_START, WINDOW_END, LAST_SYNC_TIME."""
+    """The standard placeholders for a window: WINDOW_START, WINDOW_END, LAST_SYNC_TIME.
+
+    An unbounded start renders as SQL Server's earliest ``datetime`` (1753-01-01), the floor
+    Kingdee's database can compare against.
+    """
+    start = window.start if window.start is not None else KINGDEE_EARLIEST
     return {
-        "WINDOW_START": window.start,
+        "WINDOW_START": start,
         "WINDOW_END": window.end,
-        "LAST_SYNC_TIME": last_sync_time if last_sync_time is not None else window.start,
+        "LAST_SYNC_TIME": last_sync_time if last_sync_time is not None else start,
     }

@@ -106,7 +106,7 @@ class TargetStore(SyncLog):
             "payload": frame["payload"].to_numpy()[picked],
         })
 
-    def iter_landed(self, window_start: dt.datetime, window_end: dt.datetime,
+    def iter_landed(self, window_start: dt.datetime | None, window_end: dt.datetime,
                     chunk_size: int = DEFAULT_CHUNK_SIZE, partition_key: str | None = None
                     ) -> Iterator[list[list]]:
         """Landed rows whose change fields fall in [start, end), in key order, in chunks.
@@ -115,7 +115,7 @@ class TargetStore(SyncLog):
         under (``partition_key``), so they reach validation and quarantine instead of vanishing.
         """
         t = self.tables.landing
-        where = self._window(t, window_start, window_end)
+        where = self.in_window(t, window_start, window_end)
         if partition_key is not None:
             where = sa.or_(where, sa.and_(t.c.change_time.is_(None), t.c.partition_key == partition_key))
         for chunk in self._keyset(t, [t.c[self.key], t.c.payload], where, chunk_size):
@@ -136,12 +136,12 @@ class TargetStore(SyncLog):
             self._resolve_quarantine(conn, out)
         return len(out)
 
-    def iter_clean(self, window_start: dt.datetime, window_end: dt.datetime,
+    def iter_clean(self, window_start: dt.datetime | None, window_end: dt.datetime,
                    chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[pd.DataFrame]:
         """Clean rows whose change fields fall in [start, end), typed as ``to_frame`` types them."""
         t = self.tables.clean
         cols = [t.c[c.name] for c in self.spec.columns] + [t.c.change_time]
-        for chunk in self._keyset(t, cols, self._window(t, window_start, window_end), chunk_size):
+        for chunk in self._keyset(t, cols, self.in_window(t, window_start, window_end), chunk_size):
             yield coerce_frame(self.spec, pd.DataFrame(chunk, columns=[c.name for c in cols]))
 
     # ---- quarantine ---------------------------------------------------------------------
@@ -231,18 +231,21 @@ class TargetStore(SyncLog):
                                                out[plan.send_forced], cols, self.key, force_upto or {})
         return plan.counts.moved_to_older(lost)
 
-    def publish_clean(self, window_start: dt.datetime, window_end: dt.datetime, run_id: str,
-                      chunk_size: int = DEFAULT_CHUNK_SIZE) -> UpsertCounts:
+    def publish_clean(self, window_start: dt.datetime | None, window_end: dt.datetime, run_id: str,
+                      chunk_size: int = DEFAULT_CHUNK_SIZE, on_chunk=None) -> UpsertCounts:
         """Publish the window's clean rows inside the database, chunk by key range.
 
         Same rules and counts as ``upsert_target`` over ``iter_clean`` chunks, but no row
         travels through Python: the fast path for large windows (an initial load).
+        ``on_chunk(rows)`` is called after each chunk (progress logging).
         """
         t, total = self.tables.clean, UpsertCounts()
-        for chunk in self._keyset(t, [t.c[self.key]], self._window(t, window_start, window_end), chunk_size):
+        for chunk in self._keyset(t, [t.c[self.key]], self.in_window(t, window_start, window_end), chunk_size):
             with self.engine.begin() as conn:
                 total += publish_range(conn, self, chunk[0][0], chunk[-1][0], window_start, window_end,
                                        run_id, utc_now())
+            if on_chunk is not None:
+                on_chunk(len(chunk))
         return total
 
     def _stored_state(self, keys: pd.Series) -> pd.DataFrame:
@@ -328,12 +331,12 @@ class TargetStore(SyncLog):
         with self.engine.connect() as conn:
             return conn.execute(sa.select(sa.func.max(self.tables.target.c.change_time))).scalar()
 
-    def clean_target_diff(self, window_start: dt.datetime, window_end: dt.datetime,
+    def clean_target_diff(self, window_start: dt.datetime | None, window_end: dt.datetime,
                           sample: int = 20) -> tuple[int, pd.DataFrame]:
         """Clean rows of the window missing from the target or with another change time."""
         c, t = self.tables.clean, self.tables.target
         j = c.outerjoin(t, c.c[self.key] == t.c[self.key])
-        cond = sa.and_(self._window(c, window_start, window_end),
+        cond = sa.and_(self.in_window(c, window_start, window_end),
                        sa.or_(t.c[self.key].is_(None), t.c.change_time != c.c.change_time))
         with self.engine.connect() as conn:
             n = conn.execute(sa.select(sa.func.count()).select_from(j).where(cond)).scalar_one()
@@ -344,9 +347,12 @@ class TargetStore(SyncLog):
 
     # ---- helpers ------------------------------------------------------------------------
 
-    def _window(self, table: sa.Table, start: dt.datetime, end: dt.datetime):
-        """The fetch predicate: any change field in the half-open window [start, end)."""
-        return sa.or_(*[sa.and_(table.c[c.name] >= start, table.c[c.name] < end)
+    def in_window(self, table: sa.Table, start: dt.datetime | None, end: dt.datetime):
+        """Any change field in the half-open window [start, end); ``start=None``: no lower bound.
+
+        No bound rather than a floor date: MySQL's DATETIME cannot hold year 1 (Kingdee's empty date).
+        """
+        return sa.or_(*[sa.and_(table.c[c.name] < end, *([] if start is None else [table.c[c.name] >= start]))
                         for c in self.spec.change_columns])
 
     def _keyset(self, table: sa.Table, columns, where, chunk_size: int) -> Iterator[list[sa.Row]]:

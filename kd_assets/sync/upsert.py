@@ -107,23 +107,28 @@ def update_forced(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], 
     return written
 
 
-def publish_range(conn: sa.Connection, store, lo: int, hi: int, window_start: dt.datetime,
+def publish_range(conn: sa.Connection, store, lo: int, hi: int, window_start: dt.datetime | None,
                   window_end: dt.datetime, run_id: str, synced_at: dt.datetime) -> UpsertCounts:
-    """Publish the clean rows with keys in [lo, hi] and a change field in the window."""
+    """Publish the clean rows with keys in [lo, hi] and a change field in the window.
+
+    ``window_start=None`` (the first partition, holding all history) drops the lower bound.
+    """
     q, target = quoter(conn), store.tables.target.name
     key = q(store.key)
-    window = " OR ".join(f"(c.{q(c.name)} >= :start AND c.{q(c.name)} < :end)" for c in store.spec.change_columns)
+    lower = "" if window_start is None else "c.{col} >= :start AND "
+    window = " OR ".join(f"({lower.format(col=q(c.name))}c.{q(c.name)} < :end)" for c in store.spec.change_columns)
     source = (f" FROM {q(store.tables.clean.name)} c LEFT JOIN {q(target)} t ON t.{key} = c.{key}"
               f" WHERE c.{key} >= :lo AND c.{key} <= :hi AND ({window})")
     # Nothing to publish: the same version, or the version a row was soft-deleted at (see plan_upsert).
     same = "(c.change_time = t.change_time AND (t.is_deleted = 1 OR c.row_hash = t.row_hash))"
-    params = {"lo": lo, "hi": hi, "start": window_start, "end": window_end, "run_id": run_id, "now": synced_at}
-    types = [sa.bindparam(n, type_=sa.DateTime()) for n in ("start", "end")]
+    bounds = {"end": window_end} if window_start is None else {"start": window_start, "end": window_end}
+    params = {"lo": lo, "hi": hi, **bounds, "run_id": run_id, "now": synced_at}
+    types = [sa.bindparam(n, type_=sa.DateTime()) for n in bounds]
     n, inserted, older, unchanged = conn.execute(sa.text(
         f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.{key} IS NULL THEN 1 ELSE 0 END), 0),"
         f" COALESCE(SUM(CASE WHEN c.change_time < t.change_time THEN 1 ELSE 0 END), 0),"
         f" COALESCE(SUM(CASE WHEN {same} THEN 1 ELSE 0 END), 0)" + source).bindparams(*types),
-        {k: params[k] for k in ("lo", "hi", "start", "end")}).one()
+        {k: params[k] for k in ("lo", "hi", *bounds)}).one()
     spec_cols = [c.name for c in store.spec.columns]
     columns = spec_cols + ["row_hash", "synced_at", "run_id", "is_deleted", "deleted_at", CHANGE_TIME]
     values = [f"c.{q(c)}" for c in spec_cols] + ["c.row_hash", ":now", ":run_id", "0", "NULL",

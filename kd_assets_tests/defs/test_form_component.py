@@ -90,7 +90,7 @@ def test_each_form_has_its_own_partitions_and_knobs_from_yaml(tmp_path, monkeypa
         name: early_suppliers
         sync_start: 2023-06-01
         sensor: {interval_s: 7, lag_s: 60, max_probe_rows: 5}
-        thresholds: {max_reject_share: 0.2, max_delete_share: 0.5, delete_guard_min_rows: 3}
+        thresholds: {max_reject_share: 0.2, max_delete_share: 0.5, delete_guard_min_rows: 3, verify_days: 0}
         resync_schedule: {cron: "5 1 * * *", running: false}
         alerts: {webhook_env: KD_SUPPLIER_WEBHOOK, format: wecom}
         names: {sync_job: supplier_sync}
@@ -109,6 +109,7 @@ def test_each_form_has_its_own_partitions_and_knobs_from_yaml(tmp_path, monkeypa
     assert (early.resync_schedule.cron_schedule, early.resync_schedule.default_status) == (
         "5 1 * * *", dg.DefaultScheduleStatus.STOPPED)
     assert early.sync_job.name == "supplier_sync"
+    assert (early.settings.thresholds.content_verify_days(), late.settings.thresholds.content_verify_days()) == (0, 7)
     assert early.settings.alerts.webhook_env == "KD_SUPPLIER_WEBHOOK"
 
 
@@ -207,9 +208,9 @@ def test_dg_lists_the_component_and_every_forms_definitions():
     assert len(defs["schedules"]) == 6 and len(defs["asset_checks"]) == 15
 
 
-def test_dg_check_yaml_passes_the_shipped_forms_and_names_the_line_of_a_mistake(tmp_path):
-    shipped = _dg("check", "yaml")
-    (tmp_path / "pyproject.toml").write_text(textwrap.dedent("""\
+def _dg_project(root: Path) -> Path:
+    """A bare dg project whose defs folder holds only form defs.yaml files."""
+    (root / "pyproject.toml").write_text(textwrap.dedent("""\
         [project]
         name = "my-forms"
         version = "0"
@@ -219,6 +220,25 @@ def test_dg_check_yaml_passes_the_shipped_forms_and_names_the_line_of_a_mistake(
         root_module = "my_forms"
         defs_module = "my_forms"
     """), encoding="utf-8")
+    (root / "my_forms").mkdir()
+    return root / "my_forms"
+
+
+def test_dg_scaffolds_a_form_that_loads(tmp_path):
+    forms = _dg_project(tmp_path)
+
+    scaffolded = _dg("scaffold", "defs", "kd_assets.KingdeeFormSync", "org-suppliers", "--spec", "bd_supplier",
+                     cwd=tmp_path)
+
+    assert scaffolded.returncode == 0, scaffolded.stdout[-2000:] + scaffolded.stderr[-2000:]
+    assert _dg("check", "yaml", cwd=tmp_path).returncode == 0
+    suppliers = form_definitions([forms])["org_suppliers"]
+    assert (suppliers.sync_job.name, suppliers.settings.spec.form_id) == ("kingdee_org_suppliers_sync", "BD_Supplier")
+
+
+def test_dg_check_yaml_passes_the_shipped_forms_and_names_the_line_of_a_mistake(tmp_path):
+    shipped = _dg("check", "yaml")
+    _dg_project(tmp_path)
     path = _write_form(tmp_path / "my_forms", "typo", "spec: bd_customer\nsensr: {interval_s: 5}\n")
 
     mistaken = _dg("check", "yaml", cwd=tmp_path)
