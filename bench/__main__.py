@@ -6,7 +6,8 @@
 import subprocess
 import sys
 
-BENCHMARKS = ["bench.bench_initial", "bench.bench_simulator", "bench.bench_bills", "bench.bench_fetch",
+BENCHMARKS = ["bench.bench_initial", "bench.bench_simulator", "bench.bench_bills", "bench.bench_bill_lines",
+              "bench.bench_fetch",
               "bench.bench_load", "bench.bench_incremental", "bench.bench_verify"]
 
 

@@ -20,8 +20,8 @@ from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
-from kd_assets.kingdee.prefetch import prefetched
 from kd_assets.sync import SyncSpec, source_now, to_frame, validate
+from kd_assets.sync.prefetch import prefetched
 
 # A failed step is retried later only for faults that may pass (the client already retried
 # each call with backoff); auth, unknown fields and malformed responses fail at once.
@@ -56,7 +56,7 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
     @dg.asset(name=form.names.raw, **_shared(form), pool=form.pool, retry_policy=TRANSIENT_RETRY,
               kinds={"kingdee", "sql"}, code_version="1",
               description=f"{spec.form_id} rows changed in the partition window, landed as fetched "
-                          f"(keyset pages by {spec.key_field}) in {spec.tables.landing}."
+                          f"(keyset pages by {', '.join(spec.key_fields)}) in {spec.tables.landing}."
                           + history_note(form.sync_start))
     def raw_asset(context: dg.AssetExecutionContext, kingdee: KingdeeResource,
                   target_db: MySQLResource) -> dg.MaterializeResult:
@@ -65,7 +65,7 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
             try:
                 with kingdee_failures_classified(spec):
                     pages = client.iter_window(spec.form_id, spec.field_keys, Window(*run.window),
-                                               change_fields=spec.change_time_fields, key_field=spec.key_field,
+                                               change_fields=spec.change_time_fields, key_field=spec.page_key,
                                                extra_filter=spec.extra_filter)
                     progress = Progress(context.log, f"fetched and landed ({run.partition})")
                     with prefetched(pages) as ahead:  # the next page's HTTP overlaps landing this one
@@ -85,6 +85,18 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
 def _reject_summary(reasons: Counter, samples: list[dict]) -> dict:
     top = ", ".join(f"{name} ×{n}" for name, n in reasons.most_common(8)) or "none"
     return {"failed_checks": top, "reject_samples": dg.MetadataValue.json(samples)}
+
+
+def _clean_chunk(spec: SyncSpec, store, run, rows: list[list], now, reasons: Counter, samples: list[dict]) -> None:
+    """Validate one landed chunk: stage its clean rows, quarantine the rest, tally the reasons."""
+    result = validate(spec, to_frame(spec, rows), now)
+    store.write_clean(result.clean, run.run_id, run.partition)
+    store.quarantine(result.rejects, run.run_id, run.partition)
+    run.add(rows_in=len(rows), clean=len(result.clean), rejected=len(result.rejects))
+    for reject in result.rejects.itertuples(index=False):
+        reasons.update(f"{r['field']}:{r['check']}" for r in reject.reasons)
+        if len(samples) < 5:
+            samples.append({"key": reject.key, "reasons": reject.reasons})
 
 
 def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
@@ -109,16 +121,11 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
         samples: list[dict] = []
         with sync_run(context, store, form.partitions) as run:
             progress = Progress(context.log, f"cleaned ({run.partition})", rows_of_upstream(context, form.names.raw))
-            for rows in store.iter_landed(*run.window, chunk_size=target_db.chunk_size, partition_key=run.partition):
-                result = validate(spec, to_frame(spec, rows), now)
-                store.write_clean(result.clean, run.run_id, run.partition)
-                store.quarantine(result.rejects, run.run_id, run.partition)
-                run.add(rows_in=len(rows), clean=len(result.clean), rejected=len(result.rejects))
-                progress.add(len(rows))
-                for reject in result.rejects.itertuples(index=False):
-                    reasons.update(f"{r['field']}:{r['check']}" for r in reject.reasons)
-                    if len(samples) < 5:
-                        samples.append({"key": reject.key, "reasons": reject.reasons})
+            landed = store.iter_landed(*run.window, chunk_size=target_db.chunk_size, partition_key=run.partition)
+            with prefetched(landed, depth=1) as chunks:  # the next chunk's read overlaps cleaning this one
+                for rows in chunks:
+                    _clean_chunk(spec, store, run, rows, now, reasons, samples)
+                    progress.add(len(rows))
         rows_in, rejected = run.counts.get("rows_in", 0), run.counts.get("rejected", 0)
         share = rejected / rows_in if rows_in else 0.0
         yield dg.MaterializeResult(metadata={**run.metadata(), "reject_share": share,

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from kd_assets.defs.runs import source_window
 from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
+from kd_assets.sync.billchecks import duplicate_lines, headerless_bills
 
 
 def build_checks(form: FormSettings) -> list[dg.AssetChecksDefinition]:
@@ -13,7 +14,27 @@ def build_checks(form: FormSettings) -> list[dg.AssetChecksDefinition]:
     checks = [build_target_matches_clean(form)]
     if form.spec.business_key:
         checks.append(build_unique_keys(form))
+    if form.spec.bill:
+        checks.append(build_lines_have_headers(form))
     return checks
+
+
+def build_lines_have_headers(form: FormSettings) -> dg.AssetChecksDefinition:
+    """A bill spec's lines table: every live line carries its bill's one header (billchecks.py)."""
+    spec = form.spec
+
+    @dg.asset_check(asset=form.names.target, name="lines_have_headers", partitions_def=form.partitions,
+                    blocking=False, description="Every live line of the window's bills carries one header "
+                                                "version; no header-only row beside lines; unique (bill, entry).")
+    def lines_have_headers(context: dg.AssetCheckExecutionContext, target_db: MySQLResource) -> dg.AssetCheckResult:
+        store = target_db.store(spec)
+        headers, dupes = headerless_bills(store, *source_window(context, form.partitions)), duplicate_lines(store)
+        return dg.AssetCheckResult(
+            passed=headers.passed and dupes.passed, severity=dg.AssetCheckSeverity.ERROR,
+            metadata={"bills_without_one_header": headers.failures, "duplicate_lines": dupes.failures,
+                      "samples": dg.MetadataValue.json(headers.samples + dupes.samples)})
+
+    return lines_have_headers
 
 
 def build_target_matches_clean(form: FormSettings) -> dg.AssetChecksDefinition:

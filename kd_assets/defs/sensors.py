@@ -9,6 +9,7 @@ changes than the cap inside the look-back is read in slices, each pending change
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 
 import dagster as dg
 
@@ -18,40 +19,64 @@ from kd_assets.defs.run_history import RANGE_END, RANGE_START, RunHistory
 from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import Window
-from kd_assets.kingdee.filters import combine, keyset_predicate
+from kd_assets.kingdee.filters import combine, field_key, keyset_predicate, literal
 from kd_assets.sync import SyncSpec, source_now
-from kd_assets.sync.pending import newest_synced_change_time, pending_changes, probe_change_times
+from kd_assets.sync.pending import keyed_probe_rows, newest_synced_change_time, pending_changes, probe_change_times
 
 FAR_FUTURE = dt.datetime(9999, 1, 1)
 
 
-def _probe(client, spec: SyncSpec, since: dt.datetime, limit: int, after_key: int | None) -> tuple[list[list], bool]:
-    """Rows ``[key, *change fields]`` changed since ``since`` with keys above ``after_key``, in key
-    order; True when cut at ``limit`` (the next tick goes on from the last key read)."""
-    extra = spec.extra_filter if after_key is None else combine(spec.extra_filter,
-                                                                 keyset_predicate(spec.key_field, after_key))
+@dataclass(frozen=True)
+class Resume:
+    """Where a cut probe stopped: the first page-key field of the last row read (a bill's id).
+
+    A bill's lines may straddle the cut, so its slice resumes *at* that bill (``inclusive``),
+    unless the whole slice was that one bill (then after it, or the probe would stand still).
+    """
+
+    key: int
+    inclusive: bool = False
+
+    def predicate(self, spec: SyncSpec) -> str:
+        first = spec.key_fields[0]
+        if self.inclusive:
+            return f"{field_key(first)} >= {literal(self.key)}"
+        return keyset_predicate(first, self.key)
+
+
+def _probe(client, spec: SyncSpec, since: dt.datetime, limit: int,
+           resume: Resume | None) -> tuple[list[list], Resume | None]:
+    """Rows ``[key, *change fields]`` changed since ``since``, in page-key order from ``resume``;
+    with where to go on from when cut at ``limit`` (the next tick's slice)."""
+    extra = spec.extra_filter if resume is None else combine(spec.extra_filter, resume.predicate(spec))
     rows: list[list] = []
-    for page in client.iter_window(spec.form_id, [spec.key_field, *spec.change_time_fields],
+    first = None
+    for page in client.iter_window(spec.form_id, [*spec.key_fields, *spec.change_time_fields],
                                    Window(since, FAR_FUTURE), change_fields=spec.change_time_fields,
-                                   key_field=spec.key_field, extra_filter=extra,
+                                   key_field=spec.page_key, extra_filter=extra,
                                    page_size=min(limit, client.page_size_for())):
-        rows.extend(page)
+        if not page:
+            continue
+        first = page[0][0] if first is None else first
+        rows.extend(keyed_probe_rows(spec, page))
         if len(rows) >= limit:
-            return rows, True
-    return rows, False
+            last = int(page[-1][0])
+            return rows, Resume(last, inclusive=bool(spec.bill) and int(first) != last)
+    return rows, None
 
 
-def _resume_key(cursor: str | None) -> int | None:
+def _resume(cursor: str | None) -> Resume | None:
     """Where the previous tick's cut probe stopped; None starts again at the lowest key.
 
     Only a bookmark: losing it re-reads from the start, and pending is always decided against the
     target, so a change is never taken as synced because of the cursor.
     """
     try:
-        key = json.loads(cursor or "{}").get("resume_after_key")
+        saved = json.loads(cursor or "{}")
+        key = saved.get("resume_after_key")
     except (ValueError, AttributeError):
         return None
-    return int(key) if isinstance(key, int) else None
+    return Resume(key, bool(saved.get("resume_inclusive"))) if isinstance(key, int) else None
 
 
 def _partitions_to_run(form: FormSettings, context: dg.SensorEvaluationContext, history: RunHistory,
@@ -120,9 +145,8 @@ def build_change_sensor(form: FormSettings, job) -> dg.SensorDefinition:
         history = RunHistory.read(form, context.instance)
         if (failure := history.oldest_failed_day()) is not None:
             since = min(since, failure)
-        resume = _resume_key(context.cursor)
         with kingdee.get_client() as client:
-            rows, truncated = _probe(client, spec, since, sensor.max_rows(), resume)
+            rows, resume = _probe(client, spec, since, sensor.max_rows(), _resume(context.cursor))
         probed = probe_change_times(spec.change_time_fields, rows)
         pending = pending_changes(store, probed)
         runnable, notes = _partitions_to_run(form, context, history, pending)
@@ -130,7 +154,8 @@ def build_change_sensor(form: FormSettings, job) -> dg.SensorDefinition:
             context.log.info(note)
         cursor = json.dumps({"watermark": watermark.isoformat(sep=" "), "probed_rows": len(probed),
                              "pending_rows": len(pending), "requested": sorted(runnable),
-                             "resume_after_key": int(rows[-1][0]) if truncated else None})
+                             "resume_after_key": resume and resume.key,
+                             "resume_inclusive": bool(resume and resume.inclusive)})
         if not runnable:
             reason = f"No unsynced changes since {since:%Y-%m-%d %H:%M:%S}" if not pending else "; ".join(notes)
             return dg.SensorResult(skip_reason=reason, cursor=cursor)

@@ -143,21 +143,21 @@ class K3CloudClient:
 
     # The form's key and change fields come from its sync spec: no form's names are defaults here.
 
-    def iter_window(self, form_id: str, field_keys: Sequence[str], window: Window, *, key_field: str,
+    def iter_window(self, form_id: str, field_keys: Sequence[str], window: Window, *, key_field: paging.PageKey,
                     change_fields: Sequence[str], extra_filter: str = "",
                     page_size: int | None = None) -> Iterator[list[list]]:
         """Pages of rows changed in ``[window.start, window.end)``; see :func:`.paging.iter_window`."""
         return paging.iter_window(self, form_id, field_keys, window, key_field=key_field,
                                   change_fields=change_fields, extra_filter=extra_filter, page_size=page_size)
 
-    def iter_keys(self, form_id: str, *, key_field: str, extra_fields: Sequence[str] = (),
+    def iter_keys(self, form_id: str, *, key_field: paging.PageKey, extra_fields: Sequence[str] = (),
                   extra_filter: str = "", page_size: int | None = None) -> Iterator[list[list]]:
         """Pages of ``[key, *extra_fields]`` over the whole form, for reconciliation."""
         return paging.iter_keys(self, form_id, key_field=key_field, extra_fields=extra_fields,
                                 extra_filter=extra_filter, page_size=page_size)
 
     def fetch_by_keys(self, form_id: str, field_keys: Sequence[str], keys: Iterable[object], *,
-                      key_field: str) -> Iterator[list[list]]:
+                      key_field: paging.PageKey) -> Iterator[list[list]]:
         """Pages of the rows with the given keys, asked for in chunks of ``in (...)``."""
         return paging.fetch_by_keys(self, form_id, field_keys, keys, key_field=key_field)
 

@@ -93,6 +93,7 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
         sa.Column("is_deleted", BOOL, nullable=False, server_default=sa.false()),
         sa.Column("deleted_at", DATETIME3),
         sa.Index(f"ix_{spec.tables.target}_change_time"[:64], "change_time"),
+        *_bill_indexes(spec),
         **UTF8MB4,
     )
     change_cols = [spec.column_for_field(f) for f in spec.change_time_fields]
@@ -132,6 +133,14 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
     return Tables(target=target, landing=landing, clean=clean, quarantine=quarantine,
                   sync_log=sync_log_table(spec.tables.sync_log, md),
                   kinds={**BOOKKEEPING_KINDS, **{c.name: kind_of(c) for c in spec.columns}})
+
+
+def _bill_indexes(spec: SyncSpec) -> list[sa.Index]:
+    """A bill's lines table: unique (bill id, entry id), and lines found by bill."""
+    if not spec.bill:
+        return []
+    b, t = spec.bill, spec.tables.target
+    return [sa.Index(f"ux_{t}_bill_entry"[:64], b.header_key_column, b.entry_key_column, unique=True)]
 
 
 def sync_log_table(name: str, md: sa.MetaData) -> sa.Table:

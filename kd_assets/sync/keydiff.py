@@ -15,6 +15,7 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
+from kd_assets.sync.billspec import line_keys
 from kd_assets.sync.spec import ColumnSpec, SyncSpec
 from kd_assets.sync.transform import convert_column
 from kd_assets.sync.use_orgs import UseOrgTally, org_label, use_org_column
@@ -55,6 +56,8 @@ class ScanTotals:
     target_live: int = 0
     last_source_key: int | None = None
     by_org: UseOrgTally = field(default_factory=UseOrgTally)
+    source_bills: int = 0   # bills (distinct header keys) of a bill spec's scan, and live in the target
+    target_bills: int = 0
 
 
 def status_columns(spec: SyncSpec) -> tuple[ColumnSpec, ...]:
@@ -63,7 +66,8 @@ def status_columns(spec: SyncSpec) -> tuple[ColumnSpec, ...]:
 
 
 def scan_fields(spec: SyncSpec) -> list[str]:
-    """Fields a key scan asks for after the key: change-time fields, status fields, the use-org."""
+    """Fields a key scan asks for after the key (a bill's: after bill id and entry id):
+    change-time fields, status fields, the use-org."""
     org = use_org_column(spec)
     return [*spec.change_time_fields, *[c.field for c in status_columns(spec)], *([org.field] if org else [])]
 
@@ -81,7 +85,8 @@ def source_states(spec: SyncSpec, pages: Iterable[Sequence[Sequence]], totals: S
         if not page:
             continue
         columns = list(zip(*page))
-        keys = _int_keys(spec, columns[0])
+        keys, skip = _scan_keys(spec, columns)
+        columns = columns[skip - 1:]
         times = pd.DataFrame({c.name: convert_column(c, columns[1 + i])[0] for i, c in enumerate(change_cols)})
         change_ns = _ns_or_none(times.max(axis=1).to_numpy(dtype="datetime64[ns]"))
         offset = 1 + len(change_cols)
@@ -92,6 +97,7 @@ def source_states(spec: SyncSpec, pages: Iterable[Sequence[Sequence]], totals: S
                 if org_col else [None] * len(page))
         for key, ns, status, org in zip(keys, change_ns, statuses, orgs):
             totals.source_rows += 1
+            totals.source_bills += spec.bill is not None and _new_bill(totals.last_source_key, key)
             totals.last_source_key = key
             if org is not None:
                 totals.by_org.source[org] += 1
@@ -102,7 +108,7 @@ def target_states(spec: SyncSpec, rows: Iterable[Sequence], totals: ScanTotals) 
     """``TargetStore.target_keys`` rows (key, change_time, *status columns, is_deleted, *target_scan_columns)
     as KeyStates."""
     n_status, has_org = len(status_columns(spec)), bool(target_scan_columns(spec))
-    width = 3 + n_status + has_org
+    width, last_live = 3 + n_status + has_org, None
     for row in rows:
         if len(row) != width:
             raise ValueError(f"{spec.tables.target}: key row has {len(row)} values, expected {width} "
@@ -112,6 +118,9 @@ def target_states(spec: SyncSpec, rows: Iterable[Sequence], totals: ScanTotals) 
         org = org_label(row[-1]) if has_org else None
         totals.target_rows += 1
         totals.target_live += not deleted
+        if spec.bill is not None and not deleted:
+            totals.target_bills += _new_bill(last_live, int(row[0]))
+            last_live = int(row[0])
         if org is not None and not deleted:
             totals.by_org.target_live[org] += 1
         stamp = pd.Timestamp(row[1]) if row[1] is not None else None
@@ -146,6 +155,23 @@ def compare(source: KeyState, target: KeyState) -> Kind | None:
     if source.change_ns != target.change_ns or source.statuses != target.statuses:
         return Kind.DRIFT
     return None
+
+
+def _scan_keys(spec: SyncSpec, columns: list) -> tuple[list[int], int]:
+    """A page's keys (a bill's packed line keys) and how many leading columns they took."""
+    if not spec.bill:
+        return _int_keys(spec, columns[0]), 1
+    keys, bad = line_keys(columns[0], columns[1])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{spec.form_id}: key scan returned {spec.key_field}={columns[0][i]!r}, "
+                         f"{spec.bill.entry_key_field}={columns[1][i]!r}, not a bill line key")
+    return keys.tolist(), 2
+
+
+def _new_bill(previous: int | None, key: int) -> bool:
+    """Whether line key ``key`` starts another bill than line key ``previous`` (keys ascend)."""
+    return previous is None or (previous >> 31) != (key >> 31)
 
 
 def _int_keys(spec: SyncSpec, values: Sequence) -> list[int]:

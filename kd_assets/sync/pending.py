@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import pandas as pd
 import sqlalchemy as sa
 
+from kd_assets.sync.billspec import line_keys
+from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.store import TargetStore
 
 _IN_BATCH = 2_000
@@ -36,6 +38,15 @@ def newest_synced_change_time(store: TargetStore, now: dt.datetime) -> dt.dateti
     if newest is None:
         return None
     return min(pd.Timestamp(newest).to_pydatetime(), pd.Timestamp(now).to_pydatetime())
+
+
+def keyed_probe_rows(spec: SyncSpec, rows: Sequence[Sequence]) -> list[list]:
+    """Probe rows ``[*spec.key_fields, *change fields]`` as ``[key, *change fields]``: a bill's
+    (bill id, entry id) become its line key, the key its target rows carry."""
+    if not spec.bill:
+        return [list(r) for r in rows]
+    keys, bad = line_keys([r[0] for r in rows], [r[1] for r in rows])
+    return [[int(k), *r[2:]] for k, r, b in zip(keys, rows, bad) if not b]
 
 
 def probe_change_times(spec_change_fields: Sequence[str], rows: Sequence[Sequence]) -> pd.DataFrame:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from kd_assets.sync.billspec import bill_of
 from kd_assets.sync.keydiff import Difference, Kind, ScanTotals, diff_keys, scan_fields, source_states, \
     target_scan_columns, target_states
 from kd_assets.sync.reconcile_heal import DEFAULT_HEAL_BATCH, NO_TIME, HealCounts, Healer
@@ -85,6 +86,16 @@ def delete_guard(candidates: int, target_live: int, source_rows: int, max_share:
     return None
 
 
+@dataclass(frozen=True)
+class BillTally:
+    """Bills counted on each side of a bill spec's scan, and bills whose set of lines differs
+    (a line missing from or deleted at the source, or the whole bill)."""
+
+    source: int
+    target: int
+    line_sets_differ: int
+
+
 @dataclass
 class ReconcileReport:
     """What one reconciliation found and did. Samples hold up to 20 keys per kind, in key order."""
@@ -111,6 +122,7 @@ class ReconcileReport:
     missing_older_than_watermark: int = 0
     heal_older: HealCounts = field(default_factory=HealCounts)  # of those rows (part of ``heal``)
     content: ContentReport | None = None  # content verification, when asked for (verify_days)
+    bills: BillTally | None = None  # a bill spec's bills and line-count differences
 
     def note(self, diff: Difference) -> None:
         self.counts[diff.kind.value] += 1
@@ -196,6 +208,9 @@ class ReconcileReport:
         if self.missing_older_than_watermark:
             text += (f" {self.missing_older_than_watermark} missing rows were older than the target's newest "
                      f"change time (allocated copies, rows made visible): no change probe finds them.")
+        if self.bills:
+            text += (f" Bills: {self.bills.source} at the source, {self.bills.target} live in the target, "
+                     f"{self.bills.line_sets_differ} with differing line sets.")
         if self.content:
             text += " " + self.content.summary()
         return text
@@ -222,6 +237,7 @@ class _KeyPlan:
     change_ns: dict[Kind, array] = field(default_factory=lambda: {k: array("q") for k in Kind})
     older_keys: array = field(default_factory=lambda: array("q"))  # MISSING, older than the watermark
     older_ns: array = field(default_factory=lambda: array("q"))
+    bills: set = field(default_factory=set)  # a bill spec's bills whose line sets differ
 
     def add(self, diff: Difference, older: bool = False) -> None:
         keys, times = (self.older_keys, self.older_ns) if older else (self.keys[diff.kind], self.change_ns[diff.kind])
@@ -259,6 +275,7 @@ def reconcile(client, store: TargetStore, spec: SyncSpec, run_id: str, *, apply:
     _apply_deletes(healer, store, run_id, plan.keys[Kind.DELETED], report)
     if verify_days:
         scope = todays_scope(store.engine, store.tables.target, store.key, now.date(), verify_days)
+        scope = scope.for_bills() if spec.bill else scope
         report.content = verify_content(client, store, spec, run_id, scope, now=now, apply=apply, healer=healer)
     logger.info("reconcile %s", report.summary())
     return report
@@ -273,8 +290,12 @@ def _scan(client, store: TargetStore, spec: SyncSpec, report: ReconcileReport) -
     for diff in diff_keys(source_states(spec, pages, totals), target_states(spec, target_rows, totals)):
         plan.add(diff, older=diff.kind == Kind.MISSING and report.older_than_watermark(diff))
         report.note(diff)
+        if spec.bill and diff.kind in (Kind.MISSING, Kind.DELETED):
+            plan.bills.add(bill_of(diff.key))
     report.source_rows, report.target_rows, report.target_live = (totals.source_rows, totals.target_rows,
                                                                   totals.target_live)
+    if spec.bill:
+        report.bills = BillTally(totals.source_bills, totals.target_bills, len(plan.bills))
     return plan
 
 
@@ -283,7 +304,7 @@ def _scan_pages(client, spec: SyncSpec, totals: ScanTotals) -> Iterator[list[lis
     if "{{" in spec.extra_filter:
         raise ValueError(f"{spec.path}: extra_filter uses window placeholders, which a whole-form key scan "
                          f"cannot fill; reconciliation of {spec.form_id} needs a filter without them")
-    pages: Iterable[list[list]] = client.iter_keys(spec.form_id, key_field=spec.key_field,
+    pages: Iterable[list[list]] = client.iter_keys(spec.form_id, key_field=spec.page_key,
                                                    extra_fields=scan_fields(spec), extra_filter=spec.extra_filter)
     try:
         yield from pages

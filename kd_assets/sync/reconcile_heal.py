@@ -18,6 +18,7 @@ import logging
 import pandas as pd
 import sqlalchemy as sa
 
+from kd_assets.sync.billspec import bill_of, line_keys
 from kd_assets.sync.rejectgate import RejectGate
 from kd_assets.sync.schemas import validate
 from kd_assets.sync.spec import SyncSpec
@@ -87,15 +88,25 @@ class Healer:
         # Read before fetching: a forced write may overwrite these versions, never one a concurrent
         # run publishes after our fetch (it would be newer than what we fetched).
         force_upto = store.change_times(keys) if force else {}
-        rows = [row for page in self.client.fetch_by_keys(spec.form_id, spec.field_keys, keys,
-                                                          key_field=spec.key_field)
+        rows = [row for page in self.client.fetch_by_keys(spec.form_id, spec.field_keys, self._fetch_keys(keys),
+                                                          key_field=spec.page_key)
                 for row in page]
-        counts = HealCounts(vanished=len(keys) - len(rows))
+        counts = HealCounts(vanished=len(set(keys) - self._row_keys(rows)) if spec.bill else len(keys) - len(rows))
         if not rows:
             return counts
         if force:
             store.forget_staged(keys)
         return counts + self.publish_rows(rows, force_upto)
+
+    def _fetch_keys(self, keys: list[int]) -> list[int]:
+        """What to fetch by: the keys, or a bill spec's bill ids (every line of the bill comes)."""
+        return sorted({bill_of(k) for k in keys}) if self.spec.bill else keys
+
+    def _row_keys(self, rows: list[list]) -> set[int]:
+        """Line keys of fetched bill rows (bill id first, entry id at its field position)."""
+        entry = self.spec.field_keys.index(self.spec.bill.entry_key_field)
+        keys, bad = line_keys([r[0] for r in rows], [r[entry] for r in rows])
+        return set(keys[~bad].tolist())
 
     def publish_rows(self, rows: list[list], force_upto: Mapping[int, dt.datetime] | None = None) -> HealCounts:
         """Land, validate, quarantine, stage and upsert rows already fetched (in FieldKeys order);
@@ -135,6 +146,13 @@ class Healer:
         spec = self.spec
         for start in range(0, len(keys), self.batch):
             chunk = keys[start:start + self.batch].tolist()
+            if spec.bill:
+                fields = list(spec.page_key)
+                for page in self.client.fetch_by_keys(spec.form_id, fields, self._fetch_keys(chunk),
+                                                      key_field=spec.page_key):
+                    keys, bad = line_keys([r[0] for r in page], [r[1] for r in page])
+                    found.update(keys[~bad].tolist())
+                continue
             for page in self.client.fetch_by_keys(spec.form_id, [spec.key_field], chunk, key_field=spec.key_field):
                 found.update(int(row[0]) for row in page)
         return found

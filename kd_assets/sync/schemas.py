@@ -121,14 +121,27 @@ def _failed_checks(schema: pa.DataFrameSchema, frame: pd.DataFrame, by_name: dic
         }
 
 
+def bill_line_names(spec: SyncSpec, row: pd.Series, raw) -> dict:
+    """The bill number, bill id and entry id of a rejected line (raw values when unconvertible)."""
+    b, fields = spec.bill, spec.field_keys
+    pick = (lambda f, c: raw[fields.index(f)]) if raw is not None else (lambda f, c: row[c])
+    return {"bill_no": record_key_text(pick(b.number_field, b.number_column)),
+            "bill_id": record_key_text(pick(b.header_key_field, b.header_key_column)),
+            "entry_id": record_key_text(pick(b.entry_key_field, b.entry_key_column))}
+
+
 def _rejects(spec: SyncSpec, bad: pd.DataFrame, reasons: dict[object, list[dict]]) -> pd.DataFrame:
     key_pos = spec.field_keys.index(spec.key_field)
     rows = []
     for idx, row in bad.iterrows():
         raw = row[RAW] if RAW in bad else None
+        key = raw[key_pos] if raw is not None else row[spec.key_column]
+        if spec.bill:  # a line: keyed by its line key, named by its bill number in every reason
+            key = row[spec.key_column] if pd.notna(row[spec.key_column]) else key
+            reasons[idx] = [{**r, **bill_line_names(spec, row, raw)} for r in reasons[idx]]
         rows.append({
             # The raw key names the record even when it failed to convert.
-            "key": record_key_text(raw[key_pos] if raw is not None else row[spec.key_column]),
+            "key": record_key_text(key),
             "change_time": row[CHANGE_TIME],
             "reasons": reasons[idx],
             "payload": payload_json(spec, raw) if raw is not None else None,

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from kd_assets.sync.billspec import LAYOUTS, BillSpec, entity_of
+
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 
 SQL_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
@@ -35,11 +37,14 @@ _SQL_TYPES = {
 # amount_text: an amount read leniently from a text field (``500万元``); unreadable text is NULL.
 CONVERSIONS = ("int", "decimal", "amount_text", "text", "code", "datetime", "bool")
 
-_TOP_KEYS = {"form_id", "key", "change_time_fields", "extra_filter", "tables", "columns", "business_key"}
+_TOP_KEYS = {"form_id", "key", "change_time_fields", "extra_filter", "tables", "columns", "business_key",
+             "bill"}
 _REQUIRED_TOP = {"form_id", "key", "change_time_fields", "tables", "columns"}
 _KEY_KEYS = {"field", "column"}
 _TABLE_KEYS = {"target", "landing", "clean", "quarantine", "sync_log"}
-_COLUMN_KEYS = {"field", "name", "type", "conversion", "required", "allowed", "pattern", "min"}
+_COLUMN_KEYS = {"field", "name", "type", "conversion", "required", "allowed", "pattern", "min", "entity"}
+_BILL_KEYS = {"number", "entry", "layout", "line_key"}
+_ENTRY_KEYS = {"entity", "key"}
 _REQUIRED_COLUMN = {"field", "name", "type", "conversion"}
 
 
@@ -59,6 +64,7 @@ class ColumnSpec:
     allowed: tuple[str, ...] | None = None
     pattern: str | None = None
     min: float | None = None
+    entity: str | None = None  # declared entry entity of a bill field (None: header or by name)
 
     @property
     def max_length(self) -> int | None:
@@ -83,7 +89,11 @@ class TableNames:
 
 @dataclass(frozen=True)
 class SyncSpec:
-    """A validated sync spec. ``field_keys`` is the FieldKeys list sent to ExecuteBillQuery."""
+    """A validated sync spec. ``field_keys`` is the FieldKeys list sent to ExecuteBillQuery.
+
+    For a bill (``bill`` set, see billspec.py) ``key_field`` is the header key (FID) and
+    ``key_column`` the packed (bill id, entry id) line key, the first of ``columns``.
+    """
 
     name: str
     path: Path
@@ -97,6 +107,17 @@ class SyncSpec:
     # Columns that together identify a record for people (e.g. number + use-org); checked for
     # duplicates, never used as the sync key.
     business_key: tuple[str, ...] = ()
+    bill: BillSpec | None = None
+
+    @property
+    def page_key(self) -> str | tuple[str, str]:
+        """What Kingdee pages are keyed by: the key field, or (bill id, entry id) for a bill."""
+        return self.bill.page_key if self.bill else self.key_field
+
+    @property
+    def key_fields(self) -> tuple[str, ...]:
+        """The fields that make a row's key: ``page_key`` as a tuple."""
+        return self.bill.page_key if self.bill else (self.key_field,)
 
     @property
     def field_keys(self) -> list[str]:
@@ -105,7 +126,7 @@ class SyncSpec:
 
     @property
     def key(self) -> ColumnSpec:
-        return self.column_for_field(self.key_field)
+        return next(c for c in self.columns if c.name == self.key_column)
 
     @property
     def change_columns(self) -> tuple[ColumnSpec, ...]:
@@ -192,11 +213,65 @@ class _SpecParser:
         columns = self.parse_columns(doc["columns"])
         self.check_key(columns, key_field, key_column)
         change = self.parse_change_fields(doc["change_time_fields"], columns)
+        bill = None
+        if "bill" in doc:
+            bill, columns = self.parse_bill(doc["bill"], columns, key_column, change)
+            key_column = bill.line_key_column
+        else:
+            for c in columns:
+                if c.entity:
+                    raise self.fail(f"columns ({c.name}).entity",
+                                    "an entity is only allowed in a spec with a 'bill:' section")
         return SyncSpec(
             name=self.path.stem, path=self.path, form_id=form_id, key_field=key_field,
             key_column=key_column, change_time_fields=change, extra_filter=extra_filter,
-            tables=tables, columns=columns, business_key=self.parse_business_key(doc, columns),
+            tables=tables, columns=columns, business_key=self.parse_business_key(doc, columns), bill=bill,
         )
+
+    def parse_bill(self, value: Any, columns: tuple[ColumnSpec, ...], header_key: str,
+                   change: tuple[str, ...]) -> tuple[BillSpec, tuple[ColumnSpec, ...]]:
+        """The bill section; returns it and the columns with the packed line key first."""
+        b = self.mapping(value, "bill", _BILL_KEYS, {"number", "entry"})
+        entry = self.mapping(b["entry"], "bill.entry", _ENTRY_KEYS, _ENTRY_KEYS)
+        entity = self.field_key(entry["entity"], "bill.entry.entity")
+        entry_key = self.field_key(entry["key"], "bill.entry.key")
+        layout = self.typed(b.get("layout", "lines"), "bill.layout", str)
+        if layout not in LAYOUTS:
+            raise self.fail("bill.layout", f"unknown layout {layout!r} (allowed: {', '.join(LAYOUTS)})")
+        if layout != "lines":
+            raise self.fail("bill.layout", f"layout {layout!r} is not yet supported; use 'lines' (one lines "
+                                           "table keyed by (bill id, entry id), header columns repeated)")
+        line_key = self.identifier(b.get("line_key", "line_key"), "bill.line_key")
+        by_field = {c.field: c for c in columns}
+        for c in columns:
+            own = entity_of(c.field, c.entity)
+            if own not in (None, entity):
+                raise self.fail(f"columns ({c.name})", f"field {c.field!r} belongs to entity {own!r}, a sibling "
+                                f"of the entry entity {entity!r}: a query naming both returns their cartesian "
+                                "product per bill; sync one entity per spec")
+        number = self.field_key(b["number"], "bill.number")
+        for where, field, want in (("bill.number", number, None), ("bill.entry.key", entry_key, entity),
+                                   *((f"change_time_fields ({f})", f, None) for f in change)):
+            if field not in by_field:
+                raise self.fail(where, f"{field!r} is not a column of the spec")
+            if entity_of(field, by_field[field].entity) != want:
+                raise self.fail(where, f"{field!r} must be a {'field of ' + want if want else 'header field'}")
+        if by_field[entry_key].conversion != "int":
+            raise self.fail("bill.entry.key", f"entry key column {by_field[entry_key].name!r} must use 'int'")
+        if line_key in {c.name for c in columns}:
+            raise self.fail("bill.line_key", f"column {line_key!r} exists; name the packed line key otherwise")
+        bill = BillSpec(header_key_field=self.key_field_of(columns, header_key), header_key_column=header_key,
+                        number_field=number, number_column=by_field[number].name, entity=entity,
+                        entry_key_field=entry_key, entry_key_column=by_field[entry_key].name,
+                        line_key_column=line_key, layout=layout)
+        packed = ColumnSpec(field=bill.header_key_field, name=line_key, sql_type="bigint", conversion="int",
+                            required=True)
+        return bill, (packed, *columns)
+
+    @staticmethod
+    def key_field_of(columns: tuple[ColumnSpec, ...], key_column: str) -> str:
+        return next(c.field for c in columns if c.name == key_column)
+
 
     def parse_business_key(self, doc: dict, columns: tuple[ColumnSpec, ...]) -> tuple[str, ...]:
         value = self.typed(doc.get("business_key", []), "business_key", list)
@@ -266,6 +341,7 @@ class _SpecParser:
             allowed=self.parse_allowed(c, conversion, where),
             pattern=self.parse_pattern(c, conversion, where),
             min=self.parse_min(c, conversion, where),
+            entity=self.field_key(c["entity"], f"{where}.entity") if "entity" in c else None,
         )
 
     def parse_allowed(self, c: dict, conversion: str, where: str) -> tuple[str, ...] | None:

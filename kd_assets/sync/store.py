@@ -25,6 +25,7 @@ from kd_assets.sync.bulk import is_mysql, upsert_frame
 from kd_assets.sync.ddl import build_tables, ensure_tables
 from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # noqa: F401 (re-exported)
 from kd_assets.sync.identifiers import quoter
+from kd_assets.sync.lines import newest_in_range, retire_missing_lines, retire_replaced_lines, row_keys
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
@@ -79,7 +80,7 @@ class TargetStore(SyncLog):
             return LandCounts()
         spec, fields = self.spec, self.spec.field_keys
         key_pos = fields.index(spec.key_field)
-        keys, bad_key, _ = convert_column(spec.key, [r[key_pos] for r in rows])
+        keys, bad_key = row_keys(spec, rows, key_pos)
         frame = pd.DataFrame({self.key: keys})
         for col in spec.change_columns:
             pos = fields.index(col.field)
@@ -229,7 +230,8 @@ class TargetStore(SyncLog):
                          guard=CHANGE_TIME)
             lost = plan.forced - update_forced(conn, self.tables.target, self.tables.kinds,
                                                out[plan.send_forced], cols, self.key, force_upto or {})
-        return plan.counts.moved_to_older(lost)
+            removed = retire_replaced_lines(conn, self, out, run_id, utc_now()) if self.spec.bill else 0
+        return plan.counts.moved_to_older(lost).with_lines_removed(removed)
 
     def publish_clean(self, window_start: dt.datetime | None, window_end: dt.datetime, run_id: str,
                       chunk_size: int = DEFAULT_CHUNK_SIZE, on_chunk=None) -> UpsertCounts:
@@ -244,6 +246,10 @@ class TargetStore(SyncLog):
             with self.engine.begin() as conn:
                 total += publish_range(conn, self, chunk[0][0], chunk[-1][0], window_start, window_end,
                                        run_id, utc_now())
+                if self.spec.bill:
+                    bills = newest_in_range(conn, self, chunk[0][0], chunk[-1][0],
+                                            self.in_window(self.tables.clean, window_start, window_end))
+                    total += UpsertCounts(lines_removed=retire_missing_lines(conn, self, bills, (), run_id, utc_now()))
             if on_chunk is not None:
                 on_chunk(len(chunk))
         return total

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kd_assets.sync.amounts import amounts_from_text, exact_decimals
+from kd_assets.sync.billspec import line_keys
 from kd_assets.sync.spec import ColumnSpec, SyncSpec
 
 CHANGE_TIME = "change_time"
@@ -51,10 +52,15 @@ def to_frame(spec: SyncSpec, rows: Sequence[Sequence]) -> pd.DataFrame:
     typed_columns: dict[str, object] = {}
     failures: dict[int, list[dict]] = {}
     position = {field: pos for pos, field in enumerate(spec.field_keys)}
-    keys = raw_columns[position[spec.key_field]]
+    keys = record_labels(spec, raw_columns, position)
     for col in spec.columns:
         values = raw_columns[position[col.field]]
-        typed, bad, problem = convert_column(col, values)
+        if spec.bill and col.name == spec.key_column:
+            typed, bad = line_keys(values, raw_columns[position[spec.bill.entry_key_field]])
+            typed, problem = pd.array(typed, dtype="Int64"), "and its entry id do not form a line key"
+            typed[bad] = pd.NA
+        else:
+            typed, bad, problem = convert_column(col, values)
         typed_columns[col.name] = typed
         for pos in np.flatnonzero(bad):
             failures.setdefault(int(pos), []).append(
@@ -70,11 +76,22 @@ def to_frame(spec: SyncSpec, rows: Sequence[Sequence]) -> pd.DataFrame:
 
 
 def conversion_failure(spec: SyncSpec, col: ColumnSpec, key, value, problem: str) -> dict:
+    label = key if spec.bill else f"{spec.key_field}={key!r}"
     return {
         "check": "conversion", "field": col.field, "column": col.name, "value": _jsonable(value),
-        "message": f"{spec.form_id} {spec.key_field}={key!r}: {col.field} ({col.name}) "
-                   f"value {value!r} {problem}",
+        "message": f"{spec.form_id} {label}: {col.field} ({col.name}) value {value!r} {problem}",
     }
+
+
+def record_labels(spec: SyncSpec, raw_columns: list, position: dict) -> Sequence:
+    """What names each row in a message: its key, or for a bill line its number, id and entry id."""
+    keys = raw_columns[position[spec.key_field]]
+    if not spec.bill:
+        return keys
+    b = spec.bill
+    numbers, entries = raw_columns[position[b.number_field]], raw_columns[position[b.entry_key_field]]
+    return [f"{b.number_field}={n!r} {b.header_key_field}={k!r} {b.entry_key_field}={e!r}"
+            for n, k, e in zip(numbers, keys, entries)]
 
 
 def _clean_text(values: Sequence) -> list:

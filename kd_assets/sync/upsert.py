@@ -33,9 +33,14 @@ class UpsertCounts:
     updated: int = 0
     unchanged: int = 0
     skipped_older: int = 0
+    lines_removed: int = 0  # bill lines soft-deleted because the bill's new version lacks them
 
     def __add__(self, other: "UpsertCounts") -> "UpsertCounts":
-        return UpsertCounts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())))
+        return UpsertCounts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())),
+                            lines_removed=self.lines_removed + other.lines_removed)
+
+    def with_lines_removed(self, n: int) -> "UpsertCounts":
+        return UpsertCounts(*self.as_tuple(), lines_removed=n)
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.inserted, self.updated, self.unchanged, self.skipped_older)
@@ -46,7 +51,8 @@ class UpsertCounts:
 
     def moved_to_older(self, rows: int) -> "UpsertCounts":
         """``rows`` counted as updated turned out older than what a concurrent run stored."""
-        return UpsertCounts(self.inserted, self.updated - rows, self.unchanged, self.skipped_older + rows)
+        return UpsertCounts(self.inserted, self.updated - rows, self.unchanged, self.skipped_older + rows,
+                            self.lines_removed)
 
 
 @dataclass(frozen=True)

@@ -214,11 +214,12 @@ def source_pages(client, spec: SyncSpec, scope: ContentScope) -> Iterator[list[l
     if "{{" in spec.extra_filter:
         raise ValueError(f"{spec.path}: extra_filter uses window placeholders, which a key-range read "
                          f"cannot fill; content verification of {spec.form_id} needs a filter without them")
-    others = [f for f in spec.field_keys if f != spec.key_field]
-    fetched = [spec.key_field, *others]
+    key_fields = [spec.page_key] if isinstance(spec.page_key, str) else list(spec.page_key)
+    others = [f for f in spec.field_keys if f not in key_fields]
+    fetched = [*key_fields, *others]
     order = [fetched.index(f) for f in spec.field_keys]
     in_order = order == list(range(len(order)))
-    for page in client.iter_keys(spec.form_id, key_field=spec.key_field, extra_fields=others,
+    for page in client.iter_keys(spec.form_id, key_field=spec.page_key, extra_fields=others,
                                  extra_filter=scope.kingdee_filter(spec)):
         if page:
             yield page if in_order else [[row[i] for i in order] for row in page]

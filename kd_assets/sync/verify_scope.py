@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from kd_assets.kingdee.filters import combine, compare
+from kd_assets.sync.billspec import bill_of, bill_range
 from kd_assets.sync.spec import SyncSpec
 
 DEFAULT_VERIFY_DAYS = 7
@@ -45,10 +46,20 @@ class ContentScope:
         return (self.lo is None or key >= self.lo) and (self.hi is None or key < self.hi)
 
     def kingdee_filter(self, spec: SyncSpec) -> str:
-        """The FilterString of this key range, and-ed with the spec's own filter."""
+        """The FilterString of this key range, and-ed with the spec's own filter. A bill spec's
+        range (of line keys, cut at bill starts: ``for_bills``) is asked for by bill id."""
+        lo, hi = (self.lo, self.hi) if not spec.bill else (
+            None if self.lo is None else bill_of(self.lo), None if self.hi is None else bill_of(self.hi))
         return combine(spec.extra_filter,
-                       compare(spec.key_field, ">=", self.lo) if self.lo is not None else "",
-                       compare(spec.key_field, "<", self.hi) if self.hi is not None else "")
+                       compare(spec.key_field, ">=", lo) if lo is not None else "",
+                       compare(spec.key_field, "<", hi) if hi is not None else "")
+
+    def for_bills(self) -> "ContentScope":
+        """The same slice with its bounds moved down to the start of their bill, so a bill's lines
+        are verified together and consecutive slices still tile the keys."""
+        def start(key):
+            return None if key is None else bill_range(bill_of(key))[0]
+        return ContentScope(start(self.lo), start(self.hi), self.index, self.of)
 
     def describe(self, spec: SyncSpec) -> str:
         if self.full and self.of == 1:

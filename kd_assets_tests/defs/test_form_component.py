@@ -18,7 +18,8 @@ from kd_assets.definitions import FORMS_DIR, build_definitions, form_definitions
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHIPPED = {"customers": ("BD_Customer", "wk_wodtop_customer"), "suppliers": ("BD_Supplier", "wk_wodtop_supplier"),
-           "materials": ("BD_MATERIAL", "wk_wodtop_material")}
+           "materials": ("BD_MATERIAL", "wk_wodtop_material"),
+           "sale_orders": ("SAL_SaleOrder", "wk_wodtop_sale_order_line")}
 
 
 def _repository(dirs) -> dg.RepositoryDefinition:
@@ -62,9 +63,11 @@ def test_the_code_location_holds_every_shipped_form_with_all_its_definitions():
         assert {f"{prefix}_change_sensor", f"{prefix}_alert_on_checks_and_freshness"} <= sensors
         assert {f"{prefix}_daily_resync", f"{prefix}_reconcile_daily"} <= schedules
         assert form_definitions()[name].settings.spec.form_id == form_id
-    assert len(assets) == 12 and len(checks) == 15
+    # A bill form adds lines_have_headers to its target.
+    assert ("wk_wodtop_sale_order_line", "lines_have_headers") in checks
+    assert len(assets) == 16 and len(checks) == 21
     # Run failures and recoveries: one sensor each for the code location, not one per form.
-    assert {"kd_alert_on_run_failure", "kd_alert_recovery"} <= sensors and len(sensors) == 8
+    assert {"kd_alert_on_run_failure", "kd_alert_recovery"} <= sensors and len(sensors) == 10
 
 
 def test_customers_keep_todays_names():
@@ -205,7 +208,7 @@ def test_dg_lists_the_component_and_every_forms_definitions():
     assets = {a["asset_key"] for a in defs["assets"]}
     assert {f"kingdee_{form}_raw" for form in SHIPPED} | {target for _, target in SHIPPED.values()} <= assets
     assert {s["name"] for s in defs["sensors"]} >= {f"kingdee_{form}_change_sensor" for form in SHIPPED}
-    assert len(defs["schedules"]) == 6 and len(defs["asset_checks"]) == 15
+    assert len(defs["schedules"]) == 8 and len(defs["asset_checks"]) == 21
 
 
 def _dg_project(root: Path) -> Path:

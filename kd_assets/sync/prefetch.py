@@ -1,8 +1,10 @@
-"""Pages fetched ahead in a thread, so the next HTTP round trip overlaps landing this page.
+"""Pages or chunks read ahead in a thread, so the next read overlaps working on this one.
 
-On two cores the Kingdee server (or its network wait) and our landing can run at once; the
-queue holds at most ``depth`` pages, so memory stays bounded. Errors from the fetch surface in
-the consumer at the page where they happened, so retries and their classification are unchanged.
+Used for Kingdee pages (the next HTTP round trip while landing this page) and landed chunks (the
+next database read while cleaning this chunk): on two cores the other side's work and network
+wait run at once with ours. The queue holds at most ``depth`` items, so memory stays bounded.
+Errors from the reader surface in the consumer at the item where they happened, so retries and
+their classification are unchanged.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def prefetched(pages: Iterable[T], depth: int = 2) -> Iterator[Iterator[T]]:
                 return
             yield page
 
-    worker = threading.Thread(target=produce, name="kingdee-prefetch", daemon=True)
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
     worker.start()
     try:
         yield consume()

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from kd_assets.kingdee.prefetch import prefetched
+from kd_assets.sync.prefetch import prefetched
 
 
 def test_pages_arrive_in_order_and_complete():
@@ -40,4 +40,4 @@ def test_the_fetch_runs_at_most_depth_pages_ahead_and_stops_when_the_consumer_do
         assert next(ahead) == [0]
         assert blocked.wait(timeout=30)
     assert produced == [0, 1, 2, 3]
-    assert not any(t.name == "kingdee-prefetch" and t.is_alive() for t in threading.enumerate())
+    assert not any(t.name == "prefetch" and t.is_alive() for t in threading.enumerate())

@@ -1,0 +1,73 @@
+"""Checks that fit a bill's lines table, as plain functions over the target (the Dagster layer
+wraps them as asset checks; see defs/checks.py).
+
+- unique (bill id, entry id): the target's unique index and the clean schema's unique line key
+  enforce it; ``duplicate_lines`` counts violations anyway, for tables made before the index.
+- every line's bill has a header: ``headerless_bills`` finds live lines without their bill's
+  header values (no bill number), a bill whose live lines disagree on the header (two bill
+  numbers or change times: lines of two versions), and a no-line header row (entry id 0) still
+  live beside real lines.
+The reject share is counted per line by the sync (one landed row per line) and every reject
+reason names the bill number, id and entry id (schemas.bill_line_names).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+
+from kd_assets.sync.store import TargetStore
+
+SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class BillCheckResult:
+    """How many bills (or line pairs) fail, and up to 20 of them."""
+
+    failures: int
+    samples: list[dict] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return self.failures == 0
+
+
+def duplicate_lines(store: TargetStore) -> BillCheckResult:
+    """Live (bill id, entry id) pairs held by more than one target row."""
+    t, b = store.tables.target, store.spec.bill
+    cols = [t.c[b.header_key_column], t.c[b.entry_key_column]]
+    dupes = (sa.select(*cols, sa.func.count().label("rows")).where(t.c.is_deleted == sa.false())
+             .group_by(*cols).having(sa.func.count() > 1))
+    return _run(store, dupes, [b.header_key_column, b.entry_key_column, "rows"])
+
+
+def headerless_bills(store: TargetStore, window_start: dt.datetime | None = None,
+                     window_end: dt.datetime | None = None) -> BillCheckResult:
+    """Bills (with a line changed in the window, or all) whose live lines lack a consistent header."""
+    t, b = store.tables.target, store.spec.bill
+    bill, number, entry = t.c[b.header_key_column], t.c[b.number_column], t.c[b.entry_key_column]
+    live = t.c.is_deleted == sa.false()
+    where = [live]
+    if window_end is not None:  # a window; no start: everything changed before its end
+        changed = sa.select(bill).where(store.in_window(t, window_start, window_end)).scalar_subquery()
+        where.append(bill.in_(changed))
+    numbers = sa.func.count(sa.distinct(number))
+    versions = sa.func.count(sa.distinct(t.c.change_time))
+    no_number = sa.func.sum(sa.case((number.is_(None), 1), else_=0))
+    header_rows = sa.func.sum(sa.case((entry == 0, 1), else_=0))
+    q = (sa.select(bill, sa.func.count().label("lines"), numbers.label("bill_numbers"),
+                   versions.label("versions"), header_rows.label("header_rows"))
+         .where(*where).group_by(bill)
+         .having(sa.or_(numbers != 1, versions > 1, no_number > 0,
+                        sa.and_(header_rows > 0, sa.func.count() > 1))))
+    return _run(store, q, [b.header_key_column, "lines", "bill_numbers", "versions", "header_rows"])
+
+
+def _run(store: TargetStore, query, names: list[str]) -> BillCheckResult:
+    with store.engine.connect() as conn:
+        n = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
+        rows = conn.execute(query.limit(SAMPLE)).all() if n else []
+    return BillCheckResult(int(n), [dict(zip(names, (int(v) if v is not None else None for v in r))) for r in rows])

@@ -1,0 +1,108 @@
+"""Lines replaced per bill: after a bill's new version is published, its lines that the fetch
+no longer returned are soft-deleted, in the same transaction.
+
+Which lines a version has is what was *landed* for it: every fetched line is landed with the
+bill's change time B (rejected lines too, so a line quarantined at B keeps its last good version
+instead of vanishing). A published line of the bill whose change time is below B and which was
+not landed at B or later no longer exists: it is marked deleted and stamped with B. The stamp is
+the guard: a run holding an older version of the bill (change time < B) is "older" for every
+line, so it can neither resurrect the removed line (``plan_upsert``/``publish_range`` skip it) nor
+remove lines of the newer version (only lines below *its* change time are candidates). The
+statement re-checks ``change_time < B`` itself, so a concurrent newer publish wins.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+
+import pandas as pd
+import sqlalchemy as sa
+
+from kd_assets.sync.billspec import line_keys
+from kd_assets.sync.transform import convert_column
+
+_IN_BATCH = 2_000
+
+
+def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.datetime], present: Iterable[int],
+                         run_id: str, now: dt.datetime) -> int:
+    """Soft-delete the published lines of ``bills`` (bill id → the change time B just published)
+    that are not in ``present`` nor landed at B or later; returns the lines marked deleted."""
+    if not bills:
+        return 0
+    bill_col, key = store.spec.bill.header_key_column, store.key
+    t, landing = store.tables.target, store.tables.landing
+    newest = {int(b): pd.Timestamp(v) for b, v in bills.items()}
+    candidates: dict[int, pd.Timestamp] = {}
+    for batch in _batches(sorted(newest)):
+        for k, bill, ct in conn.execute(sa.select(t.c[key], t.c[bill_col], t.c.change_time).where(
+                t.c[bill_col].in_(batch), t.c.is_deleted == sa.false())):
+            if pd.Timestamp(ct) < newest[int(bill)]:
+                candidates[int(k)] = newest[int(bill)]
+    for k in set(map(int, present)) & candidates.keys():
+        del candidates[k]
+    for batch in _batches(sorted(candidates)):
+        for k, ct in conn.execute(sa.select(landing.c[key], landing.c.change_time).where(landing.c[key].in_(batch))):
+            if ct is not None and pd.Timestamp(ct) >= candidates[int(k)]:
+                del candidates[int(k)]
+    if not candidates:
+        return 0
+    by_version: dict[pd.Timestamp, list[int]] = {}
+    for k, b in candidates.items():
+        by_version.setdefault(b, []).append(k)
+    retired = 0
+    # One statement per bill version (lines of one bill share it), not per line.
+    for version, keys in by_version.items():
+        stamp = version.to_pydatetime()
+        for batch in _batches(keys):
+            retired += conn.execute(t.update().where(t.c[key].in_(batch), t.c.change_time < stamp,
+                                                     t.c.is_deleted == sa.false())
+                                    .values(is_deleted=True, deleted_at=now, run_id=run_id,
+                                            change_time=stamp)).rowcount
+            # Their staged older versions go too: left in clean, a re-run of an old window would
+            # count them as pending and clean_target_diff would report them.
+            for table in (landing, store.tables.clean):
+                conn.execute(table.delete().where(table.c[key].in_(batch), table.c.change_time < stamp))
+    return int(retired)
+
+
+def newest_in_range(conn: sa.Connection, store, lo: int, hi: int, window) -> dict[int, dt.datetime]:
+    """Bill id → newest change time of the clean lines with keys in [lo, hi] matching ``window``:
+    the bills one chunk of ``publish_clean`` published."""
+    c = store.tables.clean
+    bill = c.c[store.spec.bill.header_key_column]
+    rows = conn.execute(sa.select(bill, sa.func.max(c.c.change_time))
+                        .where(c.c[store.key] >= lo, c.c[store.key] <= hi, window).group_by(bill))
+    return {int(b): newest for b, newest in rows}
+
+
+def row_keys(spec, rows, key_pos: int):
+    """Fetched rows' keys (a bill's packed line keys, Int64) and the mask of rows without one."""
+    if not spec.bill:
+        return convert_column(spec.key, [r[key_pos] for r in rows])[:2]
+    entry_pos = spec.field_keys.index(spec.bill.entry_key_field)
+    keys, bad = line_keys([r[key_pos] for r in rows], [r[entry_pos] for r in rows])
+    keys = pd.array(keys, dtype="Int64")
+    keys[bad] = pd.NA
+    return keys, bad
+
+
+def retire_replaced_lines(conn: sa.Connection, store, published: pd.DataFrame, run_id: str,
+                          now: dt.datetime) -> int:
+    """``retire_missing_lines`` for the bills of a frame just upserted (its lines are present)."""
+    bills = newest_per_bill(published, store.spec.bill.header_key_column, "change_time")
+    return retire_missing_lines(conn, store, bills, published[store.key].astype("int64"), run_id, now)
+
+
+def newest_per_bill(frame: pd.DataFrame, bill_column: str, change_time: str) -> dict[int, dt.datetime]:
+    """Bill id → greatest change time among the frame's lines of that bill."""
+    if frame.empty:
+        return {}
+    newest = frame.groupby(frame[bill_column].astype("int64"))[change_time].max()
+    return {int(b): v.to_pydatetime() for b, v in newest.items()}
+
+
+def _batches(items: list) -> Iterable[list]:
+    for i in range(0, len(items), _IN_BATCH):
+        yield items[i:i + _IN_BATCH]
