@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import time
 
@@ -27,6 +28,8 @@ from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import ClientConfig, K3CloudClient
 
 CLOCK = "2025-06-30 12:00:00"
+FIRST = (dt.date.fromisoformat(CLOCK[:10]) - dt.timedelta(days=366)).isoformat()
+os.environ.setdefault("KD_SYNC_START", FIRST)  # a year of daily partitions, as this figure has always used
 CUSTOMERS = form_definitions()["customers"]
 SPEC = CUSTOMERS.settings.spec
 ASSETS = CUSTOMERS.sync_assets
@@ -53,7 +56,7 @@ def run(customers: int, share: float) -> None:
                                                       "--session-ttl", "0") as (base_url, startup_s):
         res = {"kingdee": KingdeeResource(server_url=base_url, **DEMO_CREDENTIALS),
                "target_db": MySQLResource(url=url)}
-        first = (dt.date.fromisoformat(CLOCK[:10]) - dt.timedelta(days=366)).isoformat()
+        first = FIRST
         tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": CLOCK[:10]}
         with dg.instance_for_test() as instance:
             started = time.perf_counter()

@@ -121,11 +121,10 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
         samples: list[dict] = []
         with sync_run(context, store, form.partitions) as run:
             progress = Progress(context.log, f"cleaned ({run.partition})", rows_of_upstream(context, form.names.raw))
-            landed = store.iter_landed(*run.window, chunk_size=target_db.chunk_size, partition_key=run.partition)
-            with prefetched(landed, depth=1) as chunks:  # the next chunk's read overlaps cleaning this one
-                for rows in chunks:
-                    _clean_chunk(spec, store, run, rows, now, reasons, samples)
-                    progress.add(len(rows))
+            # No read-ahead here: measured, it bought nothing at load 5 and cost ~55 MiB of peak RSS.
+            for rows in store.iter_landed(*run.window, chunk_size=target_db.chunk_size, partition_key=run.partition):
+                _clean_chunk(spec, store, run, rows, now, reasons, samples)
+                progress.add(len(rows))
         rows_in, rejected = run.counts.get("rows_in", 0), run.counts.get("rejected", 0)
         share = rejected / rows_in if rows_in else 0.0
         yield dg.MaterializeResult(metadata={**run.metadata(), "reject_share": share,

@@ -22,7 +22,7 @@ class MySQLResource(dg.ConfigurableResource):
     url: str = Field(default="", repr=False, description="SQLAlchemy URL; empty = embedded SQLite")
     pool_size: int = Field(default=5, description="Pooled connections per process")
     max_overflow: int = 5
-    chunk_size: int = Field(default=10_000, description="Rows per chunk when streaming a window")
+    chunk_size: int = Field(default=5_000, description="Rows per chunk when streaming a window")
 
     _engine: Optional[sa.Engine] = PrivateAttr(default=None)
 

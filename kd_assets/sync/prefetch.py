@@ -1,8 +1,7 @@
-"""Pages or chunks read ahead in a thread, so the next read overlaps working on this one.
+"""Pages read ahead in a thread, so the next read overlaps working on this one.
 
-Used for Kingdee pages (the next HTTP round trip while landing this page) and landed chunks (the
-next database read while cleaning this chunk): on two cores the other side's work and network
-wait run at once with ours. The queue holds at most ``depth`` items, so memory stays bounded.
+Used for Kingdee pages: the next HTTP round trip (the server's work and the network wait) runs
+while this page is landed. The queue holds at most ``depth`` items, so memory stays bounded.
 Errors from the reader surface in the consumer at the item where they happened, so retries and
 their classification are unchanged.
 """
