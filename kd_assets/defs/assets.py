@@ -17,7 +17,7 @@ from kd_assets.defs.progress import Progress, rows_of_upstream
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.runs import preview_table, sync_run
 from kd_assets.defs.settings import FormSettings
-from kd_assets.defs.target_db import MySQLResource
+from kd_assets.defs.target_db import MySQLResource, target_kind
 from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
 from kd_assets.sync import SyncSpec, source_now, to_frame, validate
@@ -146,7 +146,7 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
 def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
     spec, target = form.spec, form.names.target
 
-    @dg.asset(name=target, **_shared(form), deps=[form.names.clean], kinds={"mysql"}, code_version="1",
+    @dg.asset(name=target, **_shared(form), deps=[form.names.clean], kinds={target_kind()}, code_version="1",
               freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26),
                                                               warn_window=timedelta(hours=6)),
               description=f"The table other systems read: clean rows upserted into {spec.tables.target} by "
@@ -163,7 +163,8 @@ def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
             run.add(rows_in=counts.total, inserted=counts.inserted, updated=counts.updated,
                     unchanged=counts.unchanged, skipped_older=counts.skipped_older)
         preview = next(store.iter_clean(*run.window, chunk_size=5), None)
-        metadata = {**run.metadata(), "target": target_db.display_name, "dagster/row_count": counts.total}
+        metadata = {**run.metadata(), "target": target_db.display_name, "dagster/row_count": counts.total,
+                    "target_live_rows": target_db.live_rows(store)}
         if preview is not None:
             metadata["preview"] = preview_table(preview)
         return dg.MaterializeResult(metadata=metadata)

@@ -30,7 +30,7 @@ from kd_assets.defs.jobs import build_resync_schedule, build_sync_job
 from kd_assets.defs.reconciliation import build_reconcile_job, build_reconcile_schedule, build_reconciliation_asset
 from kd_assets.defs.sensors import build_change_sensor
 from kd_assets.defs.settings import (
-    KINGDEE_POOL, AlertRouting, FormNames, FormSettings, ScheduleSettings, SensorSettings, Thresholds,
+    KINGDEE_POOL, AlertRouting, FormNames, FormSettings, ScheduleSettings, SensorSettings, Thresholds, from_env,
 )
 from kd_assets.defs.partitions import sync_start
 from kd_assets.kingdee.filters import combine, in_predicate
@@ -82,7 +82,8 @@ class ThresholdAttributes(dg.Model, dg.Resolvable):
 
 
 class ScheduleAttributes(dg.Model, dg.Resolvable):
-    cron: Optional[str] = Field(None, description="Cron in the source time zone")
+    cron: Optional[str] = Field(None, description="Cron in the source time zone (reconciliation: else "
+                                                  "KD_RECONCILE_CRON, 30 2 * * *)")
     running: bool = Field(True, description="Schedule on by default")
 
 
@@ -188,7 +189,8 @@ class KingdeeFormSync(dg.Component, dg.Model, dg.Resolvable):
             sensor=SensorSettings(**self.sensor.model_dump()),
             thresholds=Thresholds(**self.thresholds.model_dump()),
             resync=ScheduleSettings(self.resync_schedule.cron or "15 0 * * *", self.resync_schedule.running),
-            reconcile=ScheduleSettings(self.reconcile_schedule.cron or "30 2 * * *", self.reconcile_schedule.running),
+            reconcile=ScheduleSettings(from_env(self.reconcile_schedule.cron, "KD_RECONCILE_CRON", "30 2 * * *", str),
+                                       self.reconcile_schedule.running),
             alerts=AlertRouting(**self.alerts.model_dump()),
         )
 

@@ -22,10 +22,12 @@ from pydantic import Field
 
 from kd_assets.defs.resources import KingdeeResource
 from kd_assets.defs.settings import FormSettings
-from kd_assets.defs.target_db import MySQLResource
+from kd_assets.defs.target_db import MySQLResource, target_kind
 from kd_assets.sync import source_now
 from kd_assets.sync.keydiff import Kind
-from kd_assets.sync.reconcile import WITHHELD_ADVICE, ReconcileReport, SourceScanError, reconcile
+from kd_assets.sync.reconcile import (
+    WITHHELD_ADVICE, ReconcileReport, SourceScanError, max_delete_share_from_env, reconcile,
+)
 from kd_assets.sync.synclog import SyncRecord
 
 CHECK = "source_reconciliation"
@@ -47,7 +49,7 @@ def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
     spec, name, target, limits = form.spec, form.names.reconciliation, form.names.target, form.thresholds
 
     @dg.asset(
-        name=name, deps=[target], group_name=form.names.group, pool=form.pool, kinds={"kingdee", "mysql"},
+        name=name, deps=[target], group_name=form.names.group, pool=form.pool, kinds={"kingdee", target_kind()},
         tags={"kd/form": form.name},
         check_specs=[dg.AssetCheckSpec(
             CHECK, asset=name, blocking=False,
@@ -71,7 +73,7 @@ def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
                         duration_s=round(time.monotonic() - started, 3), started_at=started_at,
                         finished_at=_utc_now())
 
-        max_share = config.max_delete_share if config.max_delete_share is not None else limits.max_delete_share
+        max_share, override = delete_share_for_run(context, config, limits.max_delete_share)
         with kingdee.get_client() as client:
             try:
                 report = reconcile(client, store, spec, run_id, apply=not config.dry_run, max_delete_share=max_share,
@@ -88,12 +90,35 @@ def build_reconciliation_asset(form: FormSettings) -> dg.AssetsDefinition:
             api = client.stats.as_metadata()
         store.log_sync(report.sync_record(name, run_id, **bookkeeping()))
         context.log.info(report.summary())
-        metadata = {**report_metadata(report), **api, "target": target_db.display_name,
+        metadata = {**report_metadata(report), **override, **api, "target": target_db.display_name,
                     "duration_s": dg.MetadataValue.float(round(time.monotonic() - started, 3))}
         yield dg.MaterializeResult(metadata=metadata)
         yield check_result(report, metadata)
 
     return reconciliation
+
+
+def delete_share_for_run(context: dg.AssetExecutionContext, config: ReconcileConfig,
+                         configured: Optional[float]) -> tuple[Optional[float], dict[str, Any]]:
+    """The run's max_delete_share, and metadata recording a run config that raised it.
+
+    Whoever can launch a run can raise it (to 1: soft-delete the whole table on one bad scan), so a
+    raised share is logged as a warning and kept in the materialization. Open-source Dagster does
+    not record who launched a run; the run id and its start time are what there is.
+    """
+    if config.max_delete_share is None:
+        return configured, {}
+    effective = configured if configured is not None else max_delete_share_from_env()
+    if config.max_delete_share <= effective:
+        return config.max_delete_share, {"max_delete_share_run_config": config.max_delete_share}
+    context.log.warning(f"RUN CONFIG RAISED max_delete_share from {effective:.2%} to {config.max_delete_share:.2%}: "
+                        f"this run may soft-delete up to that share of {context.asset_key.to_user_string()}'s "
+                        f"rows at once (run {context.run.run_id}; Dagster OSS records no launching user).")
+    return config.max_delete_share, {
+        "max_delete_share_raised": dg.MetadataValue.json({
+            "configured": effective, "run_config": config.max_delete_share, "run_id": context.run.run_id,
+            "launched_by": "unknown (open-source Dagster records no user)"}),
+    }
 
 
 def check_result(report: ReconcileReport, metadata: dict[str, Any]) -> dg.AssetCheckResult:

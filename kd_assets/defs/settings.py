@@ -183,10 +183,12 @@ class FormSettings:
     def timezone(self) -> str:
         return source_timezone()
 
-    def run_tags(self, partition: Optional[str] = None) -> dict[str, str]:
+    def run_tags(self, partition: Optional[str] = None, range_end: Optional[str] = None) -> dict[str, str]:
         """Tags on this form's runs: ``kd/form`` routes alerts; ``kd/form_partition`` is the
-        run-queue key in dagster.yaml (one run per form and day, forms never wait for each other)."""
+        run-queue key in dagster.yaml (one run per form and day, forms never wait for each other).
+        A range run (``range_end`` set) is keyed ``<form>:range``: one range of a form at a time; a
+        day inside a queued or running range is held back by the change sensor itself."""
         tags = {"kd/form": self.name}
         if partition is not None:
-            tags["kd/form_partition"] = f"{self.name}:{partition}"
+            tags["kd/form_partition"] = f"{self.name}:{'range' if range_end else partition}"
         return tags

@@ -48,6 +48,13 @@ class MySQLResource(dg.ConfigurableResource):
         """The target without credentials, for metadata and logs."""
         return self.engine().url.render_as_string(hide_password=True)
 
+    def live_rows(self, store: TargetStore) -> int:
+        """Rows of the target table that are not soft-deleted: the table's size, not a run's."""
+        t = store.tables.target
+        with self.engine().connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.is_deleted == sa.false()))
+                       .scalar_one())
+
     @classmethod
     def from_env(cls, environ: Optional[dict[str, str]] = None, **overrides: Any) -> "MySQLResource":
         """Bound to ``KD_MYSQL_URL`` (read at run time through ``dg.EnvVar``) when it is set."""
@@ -57,3 +64,10 @@ class MySQLResource(dg.ConfigurableResource):
             values["chunk_size"] = int(env["KD_MYSQL_CHUNK_SIZE"])
         values.update(overrides)
         return cls(**values)
+
+
+def target_kind(environ: Optional[dict[str, str]] = None) -> str:
+    """The target's dialect as a Dagster kind (``mysql``, ``sqlite``, …): KD_MYSQL_URL's scheme,
+    or ``sqlite`` for the embedded default, so the UI labels the database actually written."""
+    url = (os.environ if environ is None else environ).get("KD_MYSQL_URL", "")
+    return sa.engine.make_url(url).get_backend_name() if url else "sqlite"

@@ -72,7 +72,7 @@ BOOKKEEPING_KINDS: dict[str, Kind] = {
     "run_id": ("text", 0), "is_deleted": ("bool", 0), "deleted_at": ("datetime", 0),
     "partition_key": ("text", 0), "payload": ("text", 0), "fetched_at": ("datetime", 0),
     "cleaned_at": ("datetime", 0), "record_key": ("text", 0), "reasons": ("text", 0),
-    "quarantined_at": ("datetime", 0),
+    "quarantined_at": ("datetime", 0), "partitions": ("text", 0),
 }
 
 
@@ -128,6 +128,7 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
         sa.Column("reasons", LONG_TEXT, nullable=False),
         sa.Column("payload", LONG_TEXT),
         sa.Column("quarantined_at", DATETIME3, nullable=False),
+        sa.Column("partitions", sa.Text()),  # every partition that rejected the key (quarantine.py)
         **UTF8MB4,
     )
     return Tables(target=target, landing=landing, clean=clean, quarantine=quarantine,

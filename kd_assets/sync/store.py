@@ -26,6 +26,7 @@ from kd_assets.sync.ddl import build_tables, ensure_tables
 from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # noqa: F401 (re-exported)
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.lines import newest_in_range, retire_missing_lines, retire_replaced_lines, row_keys
+from kd_assets.sync.quarantine import migrate_quarantine, write_rejects
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
@@ -70,7 +71,7 @@ class TargetStore(SyncLog):
             if "NO_BACKSLASH_ESCAPES" in mode:
                 raise RuntimeError("sql_mode NO_BACKSLASH_ESCAPES is set; the bulk writer escapes "
                                    "with backslashes. Remove it for this user or database.")
-        return ensure_tables(self.engine, self.tables)
+        return migrate_quarantine(self.engine, self.tables, ensure_tables(self.engine, self.tables))
 
     # ---- landing ------------------------------------------------------------------------
 
@@ -148,7 +149,8 @@ class TargetStore(SyncLog):
     # ---- quarantine ---------------------------------------------------------------------
 
     def quarantine(self, rejects: pd.DataFrame, run_id: str, partition_key: str | None) -> int:
-        """Keep rejects (key, change_time, reasons, payload); same key + partition replaces."""
+        """Keep rejects (key, change_time, reasons, payload): one row per key, the newest rejection
+        with every partition that saw it (quarantine.py)."""
         if rejects.empty:
             return 0
         out = pd.DataFrame({
@@ -161,7 +163,7 @@ class TargetStore(SyncLog):
             "quarantined_at": utc_now(),
         })
         with self.engine.begin() as conn:
-            upsert_frame(conn, self.tables.quarantine, self.tables.kinds, out, list(out.columns))
+            write_rejects(conn, self.tables, out)
         return len(out)
 
     def quarantined(self, partition_key: str | None = None) -> pd.DataFrame:

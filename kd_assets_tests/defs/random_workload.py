@@ -21,30 +21,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 
-import dagster as dg
 import requests
 import sqlalchemy as sa
 
 from kd_assets.sync.store import TargetStore, create_target_engine
-from kd_assets_tests.defs.forms import (
-    CHECK, RECONCILIATION_DEFS, SPEC, customers_sync_job, daily_resync_schedule, kingdee_customers_change_sensor,
-    sync_assets, target_matches_clean, unique_keys,
-)
-from kd_assets_tests.defs.sync_harness import client, resources
+from kd_assets_tests.defs.random_forms import CUSTOMERS, FormView
+from kd_assets_tests.defs.sync_harness import client
 from kd_assets_tests.sync.allocation_scenario import allocate
 
-FORM = SPEC.form_id
-SOURCE_TZ = dt.timezone(dt.timedelta(hours=8))  # the simulator's server clock (Asia/Shanghai)
 CENT = Decimal("0.01")
-
-# Source field → target column, for every column the test compares.
-COMPARED = {"FNumber": "customer_number", "FName": "customer_name", "FDocumentStatus": "document_status",
-            "FForbidStatus": "forbid_status", "FRegisterFund": "registered_capital", "FTEL": "phone",
-            "FModifyDate": "modified_at", "FForbidDate": "forbidden_at", "FApproveDate": "approved_at"}
-CHANGE_COLUMNS = ("modified_at", "forbidden_at", "approved_at")
-TIME_COLUMNS = (*CHANGE_COLUMNS, "change_time")
-# Read besides COMPARED to recognise the simulator's deliberately dirty rows.
+# Read besides a form's compared fields to recognise deliberately dirty rows.
 DIRTY_FIELDS = ("FCreateDate", "FSOCIALCRECODE")
+# Dates the product's validation accepts: datetime's range in MySQL, up to now + 1 day (real time).
+OLDEST_DATE = dt.datetime(1000, 1, 1)
 CREDIT_CODE = re.compile(r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$")
 
 
@@ -74,39 +63,48 @@ def _stamp(value) -> dt.datetime | None:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def _normal(column: str, value):
-    return (_stamp(value) if column in TIME_COLUMNS else
-            _money(value) if column == "registered_capital" else _text(value))
+def _normal(view: FormView, column: str, value):
+    return (_stamp(value) if column in view.time_columns else
+            _money(value) if column in view.money_columns else _text(value))
 
 
-def expected_row(source: dict) -> dict:
+def expected_row(source: dict, view: FormView = CUSTOMERS) -> dict:
     """What the target must hold for one source row."""
-    row = {column: _normal(column, source[field]) for field, column in COMPARED.items()}
-    times = [row[c] for c in CHANGE_COLUMNS if row[c] is not None]
+    row = {column: _normal(view, column, source[field]) for field, column in view.compared.items()}
+    times = [row[c] for c in view.change_columns if row[c] is not None]
     row["change_time"] = max(times) if times else None
     return row
 
 
-def is_dirty(source: dict) -> bool:
+def _out_of_range(stamp: dt.datetime | None) -> bool:
+    return stamp is not None and not OLDEST_DATE <= stamp <= dt.datetime.now() + dt.timedelta(days=1)
+
+
+def is_dirty(source: dict, view: FormView = CUSTOMERS) -> bool:
     """The simulator's dirty kinds: empty name, negative capital, malformed credit code, modified
-    before created. Judged here from the raw values, not by the product's validation."""
-    capital = _money(source["FRegisterFund"])
+    before created; and what the workload writes: dates out of range (0001-01-01, 2030). Judged
+    here from the raw values, not by the product's validation."""
+    capital = None if view.capital_as_text else _money(source["FRegisterFund"])
     code = _text(source["FSOCIALCRECODE"])
     created, modified = _stamp(source["FCreateDate"]), _stamp(source["FModifyDate"])
+    stamps = [created, *(_stamp(source[f]) for f in view.change_fields)]
     return (_text(source["FName"]) is None or (capital is not None and capital < 0)
             or (code is not None and not CREDIT_CODE.match(code))
-            or (created is not None and modified is not None and modified < created))
+            or (created is not None and modified is not None and modified < created)
+            or any(_out_of_range(s) for s in stamps))
 
 
 # ---- reading both sides ---------------------------------------------------------------------
 
-def read_source(kingdee, fields: Iterable[str] = (*COMPARED, *DIRTY_FIELDS), page: int = 500) -> dict[int, dict]:
-    """Every source row, by keyset pages (FCUSTID > last, ascending) until an empty page."""
-    fields = list(fields)
-    rows, last = {}, 0
+def read_source(kingdee, view: FormView = CUSTOMERS, fields: Iterable[str] | None = None,
+                page: int = 500) -> dict[int, dict]:
+    """Every source row, by keyset pages (key > last, ascending) until an empty page (so a server
+    cap below ``page`` only makes more pages)."""
+    fields = list(fields if fields is not None else dict.fromkeys([*view.compared, *DIRTY_FIELDS]))
+    rows, last, key = {}, 0, view.key_field
     while True:
-        batch = kingdee.execute_bill_query(FORM, ["FCUSTID", *fields], filter_string=f"FCUSTID > {last}",
-                                           order_string="FCUSTID ASC", limit=page)
+        batch = kingdee.execute_bill_query(view.form_id, [key, *fields], filter_string=f"{key} > {last}",
+                                           order_string=f"{key} ASC", limit=page)
         if not batch:
             return rows
         for r in batch:
@@ -123,14 +121,15 @@ class TargetRow:
 class Target:
     """The target table, read with plain SQL."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, view: FormView = CUSTOMERS):
+        self.view = view
         self.engine = create_target_engine(url)
-        self.store = TargetStore(self.engine, SPEC)
+        self.store = TargetStore(self.engine, view.spec)
         self.store.ensure_tables()
 
     def rows(self) -> dict[int, TargetRow]:
         t = self.store.tables.target
-        columns = [*COMPARED.values(), "change_time"]
+        columns = [*self.view.compared.values(), "change_time"]
         query = sa.select(t.c.data_id, *[t.c[c] for c in columns], t.c.is_deleted, t.c.deleted_at)
         out = {}
         with self.engine.connect() as conn:
@@ -138,13 +137,19 @@ class Target:
                 m = r._mapping
                 deleted = bool(m["is_deleted"])
                 assert not deleted or m["deleted_at"] is not None, f"{r.data_id}: soft-deleted without deleted_at"
-                out[int(r.data_id)] = TargetRow({c: _normal(c, m[c]) for c in columns}, deleted)
+                out[int(r.data_id)] = TargetRow({c: _normal(self.view, c, m[c]) for c in columns}, deleted)
         return out
 
     def quarantined_keys(self) -> set[int]:
         q = self.store.tables.quarantine
         with self.engine.connect() as conn:
             return {int(k) for (k,) in conn.execute(sa.select(q.c.record_key)) if str(k).isdigit()}
+
+    def quarantine_reasons(self, key: int) -> list[str]:
+        """The quarantine's reasons for ``key``, as stored (JSON text per partition)."""
+        q = self.store.tables.quarantine
+        with self.engine.connect() as conn:
+            return [r for (r,) in conn.execute(sa.select(q.c.reasons).where(q.c.record_key == str(key)))]
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -166,7 +171,7 @@ def _row_diff(want: dict, got: dict) -> str:
 
 
 def compare(source: dict[int, dict], target: dict[int, TargetRow], exempt: set[int] = frozenset(),
-            keys: Iterable[int] | None = None, limit: int = 6) -> list[str]:
+            keys: Iterable[int] | None = None, limit: int = 6, view: FormView = CUSTOMERS) -> list[str]:
     """Short lines naming each disagreement (at most ``limit`` per kind, with totals).
 
     A source row must be live in the target with equal values; a target row whose key is gone
@@ -183,7 +188,7 @@ def compare(source: dict[int, dict], target: dict[int, TargetRow], exempt: set[i
             if tgt is not None and not tgt.deleted:
                 kinds["live in target but deleted at the source"].append(f"{key}: target {_show(tgt.values)}")
             continue
-        want = expected_row(src)
+        want = expected_row(src, view)
         if tgt is None:
             kinds["missing in target"].append(f"{key}: source {_show(want)}")
         elif tgt.deleted:
@@ -219,11 +224,32 @@ class Mirror:
     forbid: str
 
 
-class SourceWorkload:
-    """Random changes through Kingdee's Save/Delete/ExcuteOperation services, on a frozen clock."""
+class SourceClock:
+    """The simulator's clock, frozen and moved by the test (one per simulator, shared by its forms)."""
 
-    def __init__(self, sim, rng: random.Random, delete_budget: int):
-        self.sim, self.rng = sim, rng
+    def __init__(self, sim):
+        self.sim = sim
+        self.now = self._clock({"frozen": True, "now": sim.config.clock_start})
+
+    def _clock(self, body: dict) -> dt.datetime:
+        reply = requests.post(self.sim.admin_url + "clock", json=body, timeout=10)
+        reply.raise_for_status()
+        return dt.datetime.fromisoformat(reply.json()["now"])
+
+    def advance(self, seconds: float) -> dt.datetime:
+        """Move the frozen source clock (back when negative); the new source-local now (whole seconds)."""
+        self.now = self._clock({"advance_seconds": seconds})
+        return self.now
+
+
+class SourceWorkload:
+    """Random changes to one form through Kingdee's Save/Delete/ExcuteOperation services, on a
+    frozen clock."""
+
+    def __init__(self, sim, rng: random.Random, delete_budget: int, view: FormView = CUSTOMERS,
+                 clock: SourceClock | None = None):
+        self.sim, self.rng, self.view = sim, rng, view
+        self.form, self.key_field = view.form_id, view.key_field
         self.kingdee = client(sim)
         self.delete_budget = delete_budget
         self.deleted: list[int] = []
@@ -232,22 +258,19 @@ class SourceWorkload:
         self.rows: dict[int, Mirror] = {}
         self.unstamped: set[int] = set()  # content changed without a newer change time
         self.allocated: set[int] = set()  # copies born with their master's old stamps, untouched since
-        self.now = self._clock({"frozen": True, "now": sim.config.clock_start})
+        self.untouchable: set[int] = set()  # future-dated rows: no later change could move their change time
+        self.clock = clock or SourceClock(sim)
         self.refresh()
 
     def close(self) -> None:
         self.kingdee.close()
 
-    # -- clock
-    def _clock(self, body: dict) -> dt.datetime:
-        reply = requests.post(self.sim.admin_url + "clock", json=body, timeout=10)
-        reply.raise_for_status()
-        return dt.datetime.fromisoformat(reply.json()["now"])
+    @property
+    def now(self) -> dt.datetime:
+        return self.clock.now
 
     def advance(self, seconds: float) -> dt.datetime:
-        """Move the frozen source clock forward; returns the new source-local now (whole seconds)."""
-        self.now = self._clock({"advance_seconds": seconds})
-        return self.now
+        return self.clock.advance(seconds)
 
     def random_advance(self) -> float:
         """Seconds to a couple of days, so changes spread over several daily partitions."""
@@ -261,18 +284,18 @@ class SourceWorkload:
     # -- state
     def refresh(self) -> None:
         self.rows = {k: Mirror(v["FDocumentStatus"], v["FForbidStatus"])
-                     for k, v in read_source(self.kingdee, ("FDocumentStatus", "FForbidStatus")).items()}
+                     for k, v in read_source(self.kingdee, self.view, ("FDocumentStatus", "FForbidStatus")).items()}
 
     def source(self) -> dict[int, dict]:
-        return read_source(self.kingdee)
+        return read_source(self.kingdee, self.view)
 
     def _pick(self, wanted=lambda m: True, prefer_newest: float = 0.0) -> int | None:
-        candidates = [k for k, m in self.rows.items() if wanted(m)]
+        candidates = [k for k, m in self.rows.items() if wanted(m) and k not in self.untouchable]
         if not candidates:
             return None
         if prefer_newest and self.rng.random() < prefer_newest:
             return max(candidates)  # deleting the newest key lets the simulator hand it out again
-        hot = [k for k in self.hot if k in self.rows and wanted(self.rows[k])]
+        hot = [k for k in self.hot if k in candidates]
         if hot and self.rng.random() < 0.4:
             return self.rng.choice(hot)
         return self.rng.choice(sorted(candidates))
@@ -284,7 +307,7 @@ class SourceWorkload:
     # -- operations
     def random_operation(self) -> str:
         self.advance(round(self.rng.uniform(0, 30), 3))
-        names, weights = zip(*OPERATIONS.items())
+        names, weights = zip(*((n, w) for n, w in OPERATIONS.items() if n != "allocate" or self.view.allocates))
         op = self.rng.choices(names, weights)[0]
         done = getattr(self, op)()
         return done if done is not None else self.edit()
@@ -292,15 +315,15 @@ class SourceWorkload:
     def edit(self, key: int | None = None) -> str:
         """Save new values for some of name, registered capital and phone."""
         key = key if key is not None else self._pick()
-        makers = {"FName": self._name, "FRegisterFund": self._capital, "FTEL": self._phone}
+        makers = {"FName": self._name, "FRegisterFund": self._capital, self.view.phone_field: self._phone}
         fields = [f for f in makers if self.rng.random() < 0.5] or ["FName"]
-        self._save({"FCUSTID": key, **{f: makers[f]() for f in fields}})
+        self._save({self.key_field: key, **{f: makers[f]() for f in fields}})
         self._touch(key)
         return f"edit {key} {'+'.join(fields)}"
 
     def create(self) -> str:
         audited = self.rng.random() < 0.3
-        model = {"FName": self._name(), "FRegisterFund": self._capital(), "FTEL": self._phone(),
+        model = {"FName": self._name(), "FRegisterFund": self._capital(), self.view.phone_field: self._phone(),
                  "FCreateOrgId": {"FNumber": "100"}, "FUseOrgId": {"FNumber": self.rng.choice(("100", "101", "102"))}}
         result = self._save(model, **({"IsAutoSubmitAndAudit": True} if audited else {}))
         key = int(result["Id"])
@@ -332,9 +355,9 @@ class SourceWorkload:
             return None
         note = ""
         if self.rows[key].document == "C":
-            self._ok(self.kingdee.unaudit(FORM, [key]))
+            self._ok(self.kingdee.unaudit(self.form, [key]))
             note = " (un-audited first)"
-        self._ok(self.kingdee.delete(FORM, [key]))
+        self._ok(self.kingdee.delete(self.form, [key]))
         del self.rows[key]
         self.deleted.append(key)
         return f"delete {key}{note}"
@@ -344,7 +367,7 @@ class SourceWorkload:
         key = self._pick()
         self.renumbered += 1
         number = f"RN{self.rng.randrange(10**6):06d}{self.renumbered:03d}"
-        self._save({"FCUSTID": key, "FNumber": number})
+        self._save({self.key_field: key, "FNumber": number})
         self._touch(key)
         return f"renumber {key} → {number}"
 
@@ -357,8 +380,8 @@ class SourceWorkload:
         row's lock).
         """
         key = self._pick()
-        (times,) = self.kingdee.execute_bill_query(FORM, ["FModifyDate", "FForbidDate", "FApproveDate"],
-                                                   filter_string=f"FCUSTID = {key}")
+        (times,) = self.kingdee.execute_bill_query(self.form, list(self.view.change_fields),
+                                                   filter_string=f"{self.key_field} = {key}")
         newest = max((t for t in map(_stamp, times) if t is not None), default=None)
         room = LATE_COMMIT_S if newest is None else min(LATE_COMMIT_S, (self.now - newest).total_seconds() - 2)
         if room < 1:
@@ -375,7 +398,7 @@ class SourceWorkload:
         """Allocate an audited, enabled master to a use-org it lacks (official SDK): the new row is
         unaudited and carries the master's create and modify dates."""
         fields = ["FMasterId", "FUseOrgId.FNumber", "FDocumentStatus", "FForbidStatus"]
-        rows = [r for page in self.kingdee.iter_keys(FORM, key_field=SPEC.key_field, extra_fields=fields)
+        rows = [r for page in self.kingdee.iter_keys(self.form, key_field=self.key_field, extra_fields=fields)
                 for r in page]
         orgs: dict[int, set[str]] = {}
         for _, master, org, _, _ in rows:
@@ -394,20 +417,24 @@ class SourceWorkload:
     def silent_update(self) -> str:
         """What a plug-in or DBA script does: ``update … set FName/FTEL … where FCUSTID = …``."""
         key = self._pick()
-        values = {"FName": self._name()} if self.rng.random() < 0.5 else {"FTEL": self._phone()}
-        reply = requests.post(self.sim.admin_url + f"forms/{FORM}/silent_update",
-                              json={"ids": [key], "values": values}, timeout=10)
-        assert reply.status_code == 200 and reply.json()["updated"] == 1, reply.text
+        values = {"FName": self._name()} if self.rng.random() < 0.5 else {self.view.phone_field: self._phone()}
+        self.write_silently(key, values)
         self.unstamped.add(key)
         return f"silent update {key} {'+'.join(values)}"
+
+    def write_silently(self, key: int, values: dict) -> None:
+        """The simulator's silent_update: stored fields change, no date or user is stamped."""
+        reply = requests.post(self.sim.admin_url + f"forms/{self.form}/silent_update",
+                              json={"ids": [key], "values": values}, timeout=10)
+        assert reply.status_code == 200 and reply.json()["updated"] == 1, reply.text
 
     def same_second_edit(self) -> str | None:
         """An edit stamped within the whole second of the row's FModifyDate. Without milliseconds on
         either stamp (about half the cases) the change time does not move at all; otherwise it moves
         by less than a second, forwards or backwards."""
         key = self._pick()
-        (times,) = self.kingdee.execute_bill_query(FORM, ["FModifyDate", "FForbidDate", "FApproveDate"],
-                                                   filter_string=f"FCUSTID = {key}")
+        (times,) = self.kingdee.execute_bill_query(self.form, list(self.view.change_fields),
+                                                   filter_string=f"{self.key_field} = {key}")
         modified, *others = map(_stamp, times)
         if modified is None or any(t is not None and t >= modified.replace(microsecond=0) for t in others):
             return None  # the row's change time is not its FModifyDate's second
@@ -420,18 +447,48 @@ class SourceWorkload:
         self.unstamped.add(key)
         return f"same-second edit (at {modified:%m-%d %H:%M:%S.%f}): {done}"
 
+    # -- the scenario's one-off changes
+    def poison_date(self, key: int, value: str = "0001-01-01T00:00:00") -> str:
+        """A DBA script writes an out-of-range date into FCreateDate (Kingdee's 'no date' in some imports)."""
+        self.write_silently(key, {"FCreateDate": value})
+        self.unstamped.add(key)
+        return f"silent FCreateDate = {value} on {key}"
+
+    def future_forbid(self, when: dt.datetime) -> str | None:
+        """Forbid a row while the server's clock reads ``when`` (a mis-set clock, an import): its
+        FForbidDate, so its change time, lies in the future. Nothing later can move that change time,
+        so the workload leaves the row alone afterwards."""
+        key = self._pick(lambda m: m.forbid == "A")
+        if key is None:
+            return None
+        back = (when - self.now).total_seconds()
+        self.advance(back)
+        try:
+            self._ok(self.kingdee.execute_operation(self.form, "Forbid", [key]))
+        finally:
+            self.advance(-back)
+        self.rows[key].forbid = "B"
+        self.untouchable.add(key)
+        return f"forbid {key} stamped {when:%Y-%m-%d %H:%M}"
+
+    def bad_credit_code(self, key: int) -> str:
+        """Save a malformed unified social credit code: the row is rejected until someone fixes it."""
+        self._save({self.key_field: key, "FSOCIALCRECODE": f"BAD-{self.rng.randrange(10**4):04d}"})
+        self._touch(key)
+        return f"bad credit code on {key}"
+
     def _operate(self, op: str, wanted, **status) -> str | None:
         key = self._pick(wanted)
         if key is None:
             return None
-        self._ok(self.kingdee.execute_operation(FORM, op, [key]))
+        self._ok(self.kingdee.execute_operation(self.form, op, [key]))
         for name, value in status.items():
             setattr(self.rows[key], name, value)
         self._touch(key)
         return f"{op.lower()} {key}"
 
     def _save(self, model: dict, **options) -> dict:
-        return self._ok(self.kingdee.save(FORM, model, **options))
+        return self._ok(self.kingdee.save(self.form, model, **options))
 
     @staticmethod
     def _ok(result: dict) -> dict:
@@ -441,82 +498,15 @@ class SourceWorkload:
     def _name(self) -> str:
         return f"随机{self.rng.choice('华鼎恒金瑞宏中星天博')}{self.rng.randrange(10**6):06d}有限公司"
 
-    def _capital(self) -> float:
-        return round(self.rng.uniform(0, 5e7), 2) if self.rng.random() < 0.9 else 0.0
+    def _capital(self) -> float | str:
+        amount = round(self.rng.uniform(0, 5e7), 2) if self.rng.random() < 0.9 else 0.0
+        if not self.view.capital_as_text:
+            return amount
+        return f"{self.rng.randrange(1, 5000)}万元" if self.rng.random() < 0.2 else f"{amount:.0f}"
 
     def _phone(self) -> str:
         return f"0{self.rng.randrange(10, 999)}-{self.rng.randrange(10**7, 10**8)}"
 
 
-# ---- the Dagster side -----------------------------------------------------------------------
-
-@dataclass
-class RunRecord:
-    partition: str
-    why: str
-    success: bool
-    failed_checks: list[str] = field(default_factory=list)
-
-
-class Deployment:
-    """Sensor ticks, sync runs, the nightly re-sync and reconciliation on one Dagster instance."""
-
-    def __init__(self, sim, target_url: str, instance: dg.DagsterInstance):
-        self.instance = instance
-        self.res = resources(sim, target_url)
-        self.broken = resources(sim, target_url, app_secret="not-the-app-secret")
-        self.runs: list[RunRecord] = []
-
-    def definitions(self, res: dict) -> dg.Definitions:
-        """The code location's sync and reconciliation definitions, on these resources."""
-        return dg.Definitions(
-            assets=[*sync_assets, *RECONCILIATION_DEFS["assets"]], asset_checks=[target_matches_clean, unique_keys],
-            jobs=[customers_sync_job, *RECONCILIATION_DEFS["jobs"]], sensors=[kingdee_customers_change_sensor],
-            schedules=[daily_resync_schedule], resources=res, executor=dg.in_process_executor)
-
-    def tick(self) -> list[str]:
-        """One change-sensor tick: the partitions it asks to run (sorted)."""
-        with dg.build_sensor_context(instance=self.instance, resources=self.res,
-                                     definitions=self.definitions(self.res)) as context:
-            result = kingdee_customers_change_sensor(context)
-        return sorted(r.partition_key for r in (result.run_requests or []))
-
-    def run(self, partition: str, why: str, broken: bool = False, last: str | None = None) -> RunRecord:
-        """One sync run of ``partition``, or a single-run backfill of ``partition``..``last``."""
-        res = self.broken if broken else self.res
-        job = self.definitions(res).resolve_job_def(customers_sync_job.name)
-        tags = {"kd/trigger": why}
-        if last is None:
-            result = job.execute_in_process(partition_key=partition, instance=self.instance, raise_on_error=False,
-                                            tags=tags)
-        else:
-            tags.update({"dagster/asset_partition_range_start": partition, "dagster/asset_partition_range_end": last})
-            result = job.execute_in_process(instance=self.instance, raise_on_error=False, tags=tags)
-        failed = [f"{e.asset_key.to_user_string()}.{e.check_name}" for e in result.get_asset_check_evaluations()
-                  if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
-        record = RunRecord(partition if last is None else f"{partition}..{last}", why, result.success, failed)
-        self.runs.append(record)
-        return record
-
-    def resync_partition(self, source_now: dt.datetime) -> str:
-        """The partition the nightly re-sync schedule asks for when it fires at ``source_now``."""
-        context = dg.build_schedule_context(scheduled_execution_time=source_now.replace(tzinfo=SOURCE_TZ))
-        return daily_resync_schedule(context).partition_key
-
-    def reconcile(self, full_content: bool = False) -> tuple[bool, dict]:
-        """One reconcile-job run: (run succeeded, the check's metadata values plus passed/severity);
-        ``full_content`` verifies every row's content, not only today's slice."""
-        job = self.definitions(self.res).resolve_job_def(RECONCILIATION_DEFS["jobs"][0].name)
-        asset = RECONCILIATION_DEFS["assets"][0].key.to_python_identifier()
-        config = {"ops": {asset: {"config": {"full_content_verify": True}}}} if full_content else None
-        result = job.execute_in_process(instance=self.instance, raise_on_error=False, run_config=config)
-        evaluations = [e for e in result.get_asset_check_evaluations() if e.check_name == CHECK]
-        if not evaluations:
-            return result.success, {}
-        e = evaluations[0]
-        meta = {k: getattr(v, "value", v) for k, v in e.metadata.items()}
-        return result.success, {**meta, "passed": e.passed, "severity": e.severity.value, "description": e.description}
-
-
-__all__ = ["SourceWorkload", "Deployment", "Target", "compare", "changed_keys",
-           "expected_row", "is_dirty", "read_source"]
+__all__ = ["SourceClock", "SourceWorkload", "Target", "compare", "changed_keys", "expected_row", "is_dirty",
+           "read_source"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 
 import dagster as dg
 import pytest
@@ -12,7 +13,8 @@ import requests
 from kd_assets_tests.defs.forms import (
     SPEC, customers_sync_job, daily_resync_schedule, kingdee_customers_change_sensor, sync_assets,
 )
-from kd_assets_tests.defs.sync_harness import client, pick_customer, resources, sync
+from kd_assets.sync.pending import newest_synced_change_time
+from kd_assets_tests.defs.sync_harness import changed_in, client, pick_customer, resources, source_rows, sync
 
 CLOCK = "2024-03-01 12:00:00"
 TODAY = CLOCK[:10]
@@ -149,3 +151,33 @@ def test_sensor_runs_are_keyed_per_form_and_day_for_the_run_queue(sim, loaded, i
     (request,) = tick(loaded, instance).run_requests
 
     assert (request.tags["kd/form"], request.tags["kd/form_partition"]) == ("customers", f"customers:{TODAY}")
+
+
+def test_a_site_with_more_changes_than_the_probe_cap_still_gets_every_change_requested(
+        sim, loaded, instance, sqlite_url, monkeypatch):
+    # 40 low keys change and sync; then the highest key changes. A probe cut at 10 rows (pages of
+    # 5) sees only the lowest keys, all synced, unless later ticks go on past them.
+    with client(sim) as c:
+        low = [int(r[0]) for r in c.execute_bill_query(SPEC.form_id, ["FCUSTID"], order_string="FCUSTID ASC", limit=40)]
+        for key in low:
+            c.save(SPEC.form_id, {"FCUSTID": key, "FName": f"批量修改{key}有限公司"})
+    assert run_job(loaded, instance, TODAY)
+    highest = pick_customer(sim, last=True)
+    with client(sim) as c:
+        c.save(SPEC.form_id, {"FCUSTID": highest, "FName": "最高键的修改有限公司"})
+    monkeypatch.setenv("KD_SENSOR_MAX_PROBE_ROWS", "10")
+    capped = resources(sim, sqlite_url, page_size=5)
+    since = newest_synced_change_time(loaded["target_db"].store(SPEC), dt.datetime(2100, 1, 1)) - dt.timedelta(days=2)
+    in_look_back = len(changed_in(source_rows(sim), since, dt.datetime(2100, 1, 1)))
+    assert in_look_back > 30
+
+    cursor, asked = None, []
+    for _ in range(math.ceil(in_look_back / 10) + 1):
+        with dg.build_sensor_context(instance=instance, resources=capped, cursor=cursor,
+                                     definitions=_defs(capped)) as context:
+            result = kingdee_customers_change_sensor(context)
+        cursor, asked = result.cursor, requested(result)
+        if asked:
+            break
+
+    assert asked == [TODAY]

@@ -19,7 +19,8 @@ def _materialize(env: dict[str, str], *partition_args: str) -> subprocess.Comple
     return subprocess.run(
         [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "kd_assets.definitions",
          "--select", SELECTION, *partition_args],
-        env=env, capture_output=True, text=True, timeout=300,
+        # cwd: not the project folder, whose .env (written by `make demo`) Dagster would load.
+        env=env, cwd=env["DAGSTER_HOME"], capture_output=True, text=True, timeout=300,
     )
 
 

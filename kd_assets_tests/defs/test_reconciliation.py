@@ -97,6 +97,8 @@ def test_mass_delete_fails_the_check_and_deletes_nothing(sim, client, sqlite_url
     confirmed = check_evaluation(run_reconcile(res, max_delete_share=0.5))
 
     assert confirmed.passed and values(confirmed.metadata)["soft_deleted"] == 30
+    raised = values(confirmed.metadata)["max_delete_share_raised"]
+    assert (raised["configured"], raised["run_config"]) == (0.05, 0.5) and "unknown" in raised["launched_by"]
     assert deleted_keys(store) == set(doomed)
 
 

@@ -86,7 +86,8 @@ class DagsterProcesses:
         path = self.log_path(name)
         self.log_starts[name] = path.stat().st_size if path.exists() else 0
         with open(path, "ab") as log:
-            self.procs[name] = subprocess.Popen(command, cwd=PROJECT, env=dict(env), stdout=log,
+            # Not the project folder: Dagster would load the .env `make demo` writes there.
+            self.procs[name] = subprocess.Popen(command, cwd=self.dagster_home, env=dict(env), stdout=log,
                                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                                 start_new_session=True)
 
