@@ -74,7 +74,10 @@ def _clean_column(spec: SyncSpec, c: ColumnSpec, latest: pd.Timestamp) -> pa.Col
     if c.max_length is not None:
         # MySQL in strict mode rejects the whole batch for one overlong value; catch it per row.
         checks.append(pa.Check.str_length(max_value=c.max_length))
-    if c.conversion == "datetime":
+    if c.conversion == "datetime" and c.future:
+        checks.append(pa.Check(lambda s: s.isna() | (s >= EARLIEST_PLAUSIBLE),
+                               name=f"plausible_date({EARLIEST_PLAUSIBLE.date()}..)"))
+    elif c.conversion == "datetime":
         checks.append(pa.Check(lambda s: s.isna() | ((s >= EARLIEST_PLAUSIBLE) & (s <= latest)),
                                name=f"plausible_date({EARLIEST_PLAUSIBLE.date()}..{latest:%Y-%m-%d %H:%M})"))
     return pa.Column(_DTYPES[c.conversion], checks=checks, nullable=not c.required,

@@ -42,7 +42,8 @@ _TOP_KEYS = {"form_id", "key", "change_time_fields", "extra_filter", "tables", "
 _REQUIRED_TOP = {"form_id", "key", "change_time_fields", "tables", "columns"}
 _KEY_KEYS = {"field", "column"}
 _TABLE_KEYS = {"target", "landing", "clean", "quarantine", "sync_log"}
-_COLUMN_KEYS = {"field", "name", "type", "conversion", "required", "allowed", "pattern", "min", "entity"}
+_COLUMN_KEYS = {"field", "name", "type", "conversion", "required", "allowed", "pattern", "min", "entity",
+                "future"}
 _BILL_KEYS = {"number", "entry", "layout", "line_key"}
 _ENTRY_KEYS = {"entity", "key"}
 _REQUIRED_COLUMN = {"field", "name", "type", "conversion"}
@@ -65,6 +66,7 @@ class ColumnSpec:
     pattern: str | None = None
     min: float | None = None
     entity: str | None = None  # declared entry entity of a bill field (None: header or by name)
+    future: bool = False  # a datetime that may lie ahead (delivery, due dates): no "not after now" check
 
     @property
     def max_length(self) -> int | None:
@@ -342,7 +344,14 @@ class _SpecParser:
             pattern=self.parse_pattern(c, conversion, where),
             min=self.parse_min(c, conversion, where),
             entity=self.field_key(c["entity"], f"{where}.entity") if "entity" in c else None,
+            future=self.parse_future(c, conversion, where),
         )
+
+    def parse_future(self, c: dict, conversion: str, where: str) -> bool:
+        future = self.typed(c.get("future", False), f"{where}.future", bool)
+        if future and conversion != "datetime":
+            raise self.fail(f"{where}.future", "only datetime columns take 'future'")
+        return future
 
     def parse_allowed(self, c: dict, conversion: str, where: str) -> tuple[str, ...] | None:
         if conversion != "code":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
@@ -68,6 +69,18 @@ def test_each_business_rule_passes_on_its_edge(columns):
 def test_implausible_dates_fail(column, field, value):
     [(name, got_field)] = check(**{column: value})
     assert name.startswith("plausible_date(1990-01-01..2024-06-02 12:00") and got_field == field
+
+
+def test_a_datetime_column_marked_future_may_lie_ahead_of_now():
+    """Delivery and due dates lie ahead by nature; ``future: true`` drops only the 'not after now' bound."""
+    ahead = dataclasses.replace(SPEC, columns=tuple(
+        dataclasses.replace(c, future=True) if c.name == "created_at" else c for c in SPEC.columns))
+    far = kd_row(1001, spec=ahead, created_at="2099-01-01T00:00:00")
+    early = kd_row(1002, spec=ahead, created_at="1989-12-31T23:59:59")
+    result = validate(ahead, to_frame(ahead, [far, early]), now=NOW)
+    assert result.clean["data_id"].tolist() == [1001]
+    [(reason)] = result.rejects["reasons"].iloc[0]
+    assert reason["check"] == "plausible_date(1990-01-01..)" and reason["field"] == "FCreateDate"
 
 
 def test_row_without_any_change_time_fails_the_raw_schema():

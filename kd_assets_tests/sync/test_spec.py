@@ -136,7 +136,7 @@ def mutate(doc: dict, path: str, value):
     ("columns.1.pattern", "([", r"columns\[1\] \(supplier_name\)\.pattern: invalid regex"),
     ("columns.2.pattern", "^x$", r"columns\[2\] \(modified_at\)\.pattern: only text and code columns take a pattern"),
     ("columns.1.min", 0, r"columns\[1\] \(supplier_name\)\.min: only int, decimal and amount_text columns take a minimum"),
-    ("columns.0.min", "zero", r"columns\[0\] \(data_id\)\.min: expected int or float, got str"),
+    ("columns.0.min", "zero", r"columns\[0\] \(data_id\)\.min: expected int or float, got str"),    ("columns.1.future", True, r"columns\[1\] \(supplier_name\)\.future: only datetime columns take 'future'"),
 ])
 def test_every_spec_mistake_names_file_and_location(tmp_path, path, value, message):
     path_ = write_doc(tmp_path, mutate(supplier_doc(), path, value))
