@@ -113,6 +113,7 @@ class ReconcileReport:
     heal: HealCounts = field(default_factory=HealCounts)
     soft_deleted: int = 0
     reappeared: int = 0          # delete candidates a fetch by key found again (created meanwhile)
+    staged_vanished: int = 0     # never-published staged rows gone at the source: tombstoned, not deletions
     deletes_applied: bool = False
     deletes_withheld: str | None = None
     use_orgs: UseOrgTally = field(default_factory=UseOrgTally)  # rows and differences per use-org
@@ -188,7 +189,7 @@ class ReconcileReport:
             return "withheld"
         if self.unresolved:
             return "unresolved"
-        return "healed" if self.healed_rows or self.soft_deleted else "in_sync"
+        return "healed" if self.healed_rows or self.soft_deleted or self.staged_vanished else "in_sync"
 
     def summary(self) -> str:
         """One line for logs, the sync log and the check description."""
@@ -199,6 +200,9 @@ class ReconcileReport:
             text += (f" Healed {self.heal.changed} rows ({self.heal.quarantined} quarantined, "
                      f"{self.heal.known_rejects} known rejects, {self.heal.vanished} gone meanwhile, "
                      f"{self.heal.withheld} withheld by the reject gate); soft-deleted {self.soft_deleted}.")
+            if self.staged_vanished:
+                text += (f" Tombstoned {self.staged_vanished} staged rows never published and gone at the "
+                         f"source.")
         else:
             text += " Dry run: nothing changed."
         if self.deletes_withheld:
@@ -336,3 +340,15 @@ def _apply_deletes(healer: Healer, store: TargetStore, run_id: str, candidates: 
         # Forgets their staged versions in the same transaction, so no sync run can republish them.
         report.soft_deleted = store.soft_delete(gone, run_id)
     report.deletes_applied = True
+    _tombstone_unpublished(healer, store, run_id, report)
+
+
+def _tombstone_unpublished(healer: Healer, store: TargetStore, run_id: str, report: ReconcileReport) -> None:
+    """Staged rows the target never held and a fetch by key no longer finds (created and deleted
+    since the last publish) become soft-deleted tombstones: a run that staged them before this
+    reconciliation must not publish them live afterwards. Not deletions of target rows, so outside
+    the delete guard's count; they run only when the guard let deletes through (complete scan)."""
+    staged = array("q", store.unpublished_staged())
+    if staged:
+        back = healer.still_at_source(staged)
+        report.staged_vanished = store.tombstone_staged([k for k in staged if k not in back], run_id)

@@ -307,6 +307,39 @@ class TargetStore(SyncLog):
                 self._forget_staged(conn, batch)
         return n
 
+    def unpublished_staged(self) -> list[int]:
+        """Keys landed or staged clean that the target has never held (created since the last publish)."""
+        t, found = self.tables.target, set()
+        with self.engine.connect() as conn:
+            for table in (self.tables.landing, self.tables.clean):
+                j = table.outerjoin(t, table.c[self.key] == t.c[self.key])
+                found.update(conn.execute(sa.select(table.c[self.key]).select_from(j)
+                                          .where(t.c[self.key].is_(None))).scalars())
+        return sorted(int(k) for k in found)
+
+    def tombstone_staged(self, keys: Iterable[int], run_id: str) -> int:
+        """Write never-published staged rows deleted at the source as soft-deleted target rows at
+        their staged change time, and forget their staged versions, in one transaction: a run that
+        read them before reconciliation cannot publish them live (a soft-deleted row at the same
+        version stays deleted), a newer version of the key still can. Returns tombstones written."""
+        t, c, q, n = self.tables.target, self.tables.clean, quoter(self.engine), 0
+        cols = [col.name for col in self.spec.columns]
+        names = cols + ["row_hash", "synced_at", "run_id", "is_deleted", "deleted_at", CHANGE_TIME]
+        values = [f"c.{q(col)}" for col in cols] + ["c.row_hash", ":now", ":run_id", "1", ":now", "c.change_time"]
+        key = q(self.key)
+        # A key a concurrent run published meanwhile is left alone (its next reconciliation soft-deletes it).
+        keep = (f" ON DUPLICATE KEY UPDATE {q(t.name)}.{key} = {q(t.name)}.{key}" if is_mysql(self.engine)
+                else " ON CONFLICT DO NOTHING")
+        with self.engine.begin() as conn:
+            for batch in _batches([int(k) for k in keys], _IN_BATCH):
+                # NOT NULL columns take the staged values.
+                n += conn.execute(sa.text(
+                    f"INSERT INTO {q(t.name)} ({', '.join(q(x) for x in names)}) SELECT {', '.join(values)}"
+                    f" FROM {q(c.name)} c WHERE c.{key} IN ({_int_list(batch)}){keep}"
+                ).bindparams(sa.bindparam("now", type_=sa.DateTime())), {"now": utc_now(), "run_id": run_id}).rowcount
+                self._forget_staged(conn, batch)
+        return n
+
     def forget_staged(self, keys: Iterable[int]) -> None:
         """Drop the landed and clean versions of ``keys`` (before a forced heal re-stages them):
         staging keeps the newest change time, which for a drifted row is a version the source has

@@ -46,11 +46,9 @@ not see a range run in flight and asks for days inside the range; the trail note
 asked for days inside it"), and they run after the range run here, as a per-day lock would hold
 them. Assert them empty once that fix lands.
 
-Known gap, reported (seed 23 on MariaDB, with the race deleting the newest staged key whether or
-not the target held it): a row created at the source, landed and cleaned by a run, then deleted at
-the source while reconciliation runs, is published live by the run's publish step: reconciliation
-only tombstones keys the target holds, so nothing stops a never-published key. The next
-reconciliation soft-deletes it (a day late). The race here deletes a row the target holds.
+The race between a run's clean and publish steps deletes the newest staged row, whether the target
+holds it or it was never published (seed 23 on MariaDB once published such a row live; reconciliation
+now tombstones never-published staged rows gone at the source).
 
 Choices:
 - deletes stay under 4.5% of the initial rows, so the reconciliation's delete guard runs with its
