@@ -38,6 +38,7 @@ from kd_assets.definitions import form_definitions
 FORM = form_definitions()["sale_orders"].settings
 SELECTION = ",".join([FORM.names.raw, FORM.names.clean, FORM.names.target])
 ENTITY = FORM.spec.bill.entity
+STEP_LABELS = {FORM.names.raw: "fetch+land", FORM.names.clean: "clean", FORM.names.target: "publish"}
 MEAN_LINES = 19.37  # the simulator's lines per order: 50,000 orders are 968,611 lines
 # case → lines on every bill (None: the simulator's own 1-200 lines per bill)
 CASES = {"mean": None, "few": 2, "max": 200, "beyond": 2000}
@@ -82,8 +83,9 @@ def load(case: str, lines: int) -> None:
         b = bookkeeping(home, run_id)
         live, quarantined = target_state(url)
         shape = f"{CASES[case]:,} lines on every bill" if CASES[case] else "1-200 lines per bill"
+        steps = ", ".join(f"{label} {b['steps'].get(name, 0.0):.1f}" for name, label in STEP_LABELS.items())
         print(f"[{case}] {served:,} lines of {bills:,} bills ({shape}) end to end: {wall:.1f} s = "
-              f"{served / wall:,.0f} lines/s (Dagster bookkeeping {b['dagster']:.1f} s); peak RSS of the load "
+              f"{served / wall:,.0f} lines/s (steps, s: {steps}; Dagster bookkeeping {b['dagster']:.1f} s); peak RSS of the load "
               f"process {rss:,.0f} MiB; target {live:,} live lines, {quarantined:,} quarantined; "
               f"load average {before} -> {after} (simulator start-up {boot:.0f} s, not counted)", flush=True)
         if case != "mean":

@@ -62,13 +62,13 @@ def materialize(env: dict[str, str], *partition_args: str, selection: str = SELE
     return wall, peak_rss(), run_id
 
 
-def bookkeeping(dagster_home: str, run_id: str) -> dict[str, float]:
-    """The run's span, our work in it (assets' duration_s + check steps), and the rest: Dagster's."""
+def bookkeeping(dagster_home: str, run_id: str) -> dict:
+    """The run's span, our work in it (assets' duration_s + check steps, also by step), and the rest: Dagster's."""
     with dg.DagsterInstance.from_config(dagster_home) as instance:
         record = instance.get_run_record_by_id(run_id)
         events = instance.all_logs(run_id)
     span = record.end_time - record.create_timestamp.timestamp()
-    ours, seen, starts = 0.0, set(), {}
+    steps, starts = {}, {}  # step key → our seconds in it
     asset_steps = set()
     for e in events:
         de = e.dagster_event
@@ -76,14 +76,14 @@ def bookkeeping(dagster_home: str, run_id: str) -> dict[str, float]:
             continue
         if de.event_type == dg.DagsterEventType.ASSET_MATERIALIZATION:
             asset_steps.add(de.step_key)
-            if de.step_key not in seen:
-                seen.add(de.step_key)
-                ours += float(de.event_specific_data.materialization.metadata["duration_s"].value)
+            if de.step_key not in steps:
+                steps[de.step_key] = float(de.event_specific_data.materialization.metadata["duration_s"].value)
         elif de.event_type == dg.DagsterEventType.STEP_START:
             starts[de.step_key] = e.timestamp
         elif de.event_type == dg.DagsterEventType.STEP_SUCCESS and de.step_key not in asset_steps:
-            ours += e.timestamp - starts.get(de.step_key, e.timestamp)
-    return {"span": span, "ours": ours, "dagster": max(0.0, span - ours)}
+            steps[de.step_key] = e.timestamp - starts.get(de.step_key, e.timestamp)
+    ours = sum(steps.values())
+    return {"span": span, "ours": ours, "dagster": max(0.0, span - ours), "steps": steps}
 
 
 def cli_env(base_url: str, target_url: str, dagster_home: str) -> dict[str, str]:
