@@ -25,7 +25,7 @@ from kd_assets.sync.bulk import is_mysql, upsert_frame
 from kd_assets.sync.ddl import build_tables, ensure_tables
 from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # noqa: F401 (re-exported)
 from kd_assets.sync.identifiers import quoter
-from kd_assets.sync.lines import newest_in_range, retire_missing_lines, retire_replaced_lines, row_keys
+from kd_assets.sync.lines import retire_missing_in_range, retire_replaced_lines, row_keys
 from kd_assets.sync.quarantine import migrate_quarantine, write_rejects
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
@@ -249,9 +249,9 @@ class TargetStore(SyncLog):
                 total += publish_range(conn, self, chunk[0][0], chunk[-1][0], window_start, window_end,
                                        run_id, utc_now())
                 if self.spec.bill:
-                    bills = newest_in_range(conn, self, chunk[0][0], chunk[-1][0],
-                                            self.in_window(self.tables.clean, window_start, window_end))
-                    total += UpsertCounts(lines_removed=retire_missing_lines(conn, self, bills, (), run_id, utc_now()))
+                    in_window = self.in_window(self.tables.clean, window_start, window_end)
+                    total += UpsertCounts(lines_removed=retire_missing_in_range(
+                        conn, self, chunk[0][0], chunk[-1][0], in_window, run_id, utc_now()))
             if on_chunk is not None:
                 on_chunk(len(chunk))
         return total
