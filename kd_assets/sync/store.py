@@ -119,7 +119,12 @@ class TargetStore(SyncLog):
         t = self.tables.landing
         where = self.in_window(t, window_start, window_end)
         if partition_key is not None:
-            where = sa.or_(where, sa.and_(t.c.change_time.is_(None), t.c.partition_key == partition_key))
+            # change_time is NULL exactly when every change field is (it is their max). Saying so
+            # lets MySQL answer this arm from those fields' indexes too; `change_time IS NULL`
+            # alone is unindexed and turned a one-day window into a scan of the whole landing
+            # table (3.6 s per chunk at 1M rows, most of an incremental run's clean step).
+            unreadable = [t.c.change_time.is_(None), *[t.c[c.name].is_(None) for c in self.spec.change_columns]]
+            where = sa.or_(where, sa.and_(*unreadable, t.c.partition_key == partition_key))
         for chunk in self._keyset(t, [t.c[self.key], t.c.payload], where, chunk_size):
             yield rows_from_payloads(self.spec, [r.payload for r in chunk])
 
