@@ -33,7 +33,7 @@ import time
 
 from dataclasses import dataclass
 
-from bench.harness import DEMO_CREDENTIALS, scratch_database, simulator_process
+from bench.harness import DEMO_CREDENTIALS, child_peak_rss_mb, scratch_database, simulator_process
 from bench.limits import bare_upsert_s, edit_customers, fetch_only_s
 from bench.runlog import RunTimes, run_times
 from bench.sensor_run import sensor_launched_run
@@ -71,19 +71,31 @@ class CliRun:
         return self.launched + self.wall - self.times.ended
 
 
-def materialize(env: dict[str, str], *partition_args: str) -> CliRun:
+def cli_run(env: dict[str, str], *partition_args: str, selection: str = SELECTION) -> CliRun:
     """README's CLI command in a child process, timed, with the run's own times from its record."""
     launched, started = time.time(), time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "dagster", "asset", "materialize", "-m",
-                                "kd_assets.definitions", "--select", SELECTION, *partition_args],
+                                "kd_assets.definitions", "--select", selection, *partition_args],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    err = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage: its peak RSS
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with child_peak_rss_mb(process.pid) as peak_rss:  # not wait4's ru_maxrss: it counts our own pages too
+        err = process.stderr.read()
+        process.wait()
     wall = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"materialize failed ({process.returncode}): {err[-2000:]}")
-    return CliRun(wall, usage.ru_maxrss / 1024, run_times(env["DAGSTER_HOME"]), launched)
+    return CliRun(wall, peak_rss(), run_times(env["DAGSTER_HOME"]), launched)
+
+
+def materialize(env: dict[str, str], *partition_args: str, selection: str = SELECTION) -> tuple[float, float, str]:
+    """:func:`cli_run` as (wall seconds, peak RSS MiB of that process, run id)."""
+    run = cli_run(env, *partition_args, selection=selection)
+    return run.wall, run.rss_mb, run.times.run_id
+
+
+def bookkeeping(dagster_home: str, run_id: str) -> dict[str, float]:
+    """The run's span, our code in it (each step's start to its first output), and the rest: Dagster's."""
+    times = run_times(dagster_home, run_id)
+    return {"span": times.span, "ours": times.ours, "dagster": times.dagster}
 
 
 def cli_env(base_url: str, target_url: str, dagster_home: str) -> dict[str, str]:
@@ -105,7 +117,7 @@ def history_load(customers: int, years: int) -> None:
     with tempfile.TemporaryDirectory() as home, scratch_database() as url, simulator_process(
             customers, "--history-days", str(years * 365), "--clock-start", CLOCK, "--session-ttl", "0") as (base, _):
         before = load_avg()
-        run = materialize(cli_env(base, url, home), "--partition-range", f"{SYNC_START}...{DAY}")
+        run = cli_run(cli_env(base, url, home), "--partition-range", f"{SYNC_START}...{DAY}")
     share, t = bookkeeping_share(run), run.times
     print(f"{customers:,} customers over {years} years, {SYNC_START}...{DAY}: {run.wall:.1f} s wall, "
           f"run span {t.span:.1f} s, our steps {t.ours:.1f} s, Dagster bookkeeping {t.dagster:.1f} s = "
@@ -123,7 +135,7 @@ def big_load(customers: int, sensor: bool) -> None:
         print(f"limit, client fetch-only of {customers:,} rows: {fetch_s:.1f} s = {customers / fetch_s:,.0f} rows/s; "
               f"load average {before} -> {load_avg()}", flush=True)
         before = load_avg()
-        initial = materialize(env, "--partition-range", f"{SYNC_START}...{DAY}")
+        initial = cli_run(env, "--partition-range", f"{SYNC_START}...{DAY}")
         print(f"initial load of {customers:,} customers end to end: {initial.wall:.1f} s = "
               f"{customers / initial.wall:,.0f} rows/s (run span {initial.times.span:.1f} s, Dagster bookkeeping "
               f"{initial.times.dagster:.1f} s); peak RSS {initial.rss_mb:,.0f} MiB "
@@ -151,7 +163,7 @@ def incremental(env: dict[str, str], base: str, initial: CliRun) -> None:
     """README's one-day CLI run after 1% edits: as a user sees it, and the run's own span."""
     edited, edit_s = edit_customers(base, 0.01)
     before = load_avg()
-    run = materialize(env, "--partition", DAY)
+    run = cli_run(env, "--partition", DAY)
     t, it = run.times, initial.times
     print(f"incremental run of {DAY} after {edited:,} edits through Save (made in {edit_s:.1f} s; "
           f"load average {before} -> {load_avg()}):\n"
