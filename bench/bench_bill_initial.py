@@ -30,7 +30,7 @@ import tempfile
 import requests
 import sqlalchemy as sa
 
-from bench.bench_initial import CLOCK, DAY, SYNC_START, bookkeeping, cli_env, load_avg, materialize
+from bench.bench_initial import CLOCK, DAY, SYNC_START, cli_env, cli_run, load_avg
 from bench.harness import scratch_database, simulator_process
 from bench.limits import bare_upsert_s
 from kd_assets.definitions import form_definitions
@@ -77,17 +77,15 @@ def load(case: str, lines: int) -> None:
             "--clock-start", CLOCK, "--session-ttl", "0", *options) as (base, boot):
         bills, served = source_lines(base.replace("/k3cloud/", "/_sim/"))
         before = load_avg()
-        wall, rss, run_id = materialize(cli_env(base, url, home), "--partition-range", f"{SYNC_START}...{DAY}",
-                                        selection=SELECTION)
-        after = load_avg()
-        b = bookkeeping(home, run_id)
+        run = cli_run(cli_env(base, url, home), "--partition-range", f"{SYNC_START}...{DAY}", selection=SELECTION)
+        after, wall = load_avg(), run.wall
         live, quarantined = target_state(url)
         shape = f"{CASES[case]:,} lines on every bill" if CASES[case] else "1-200 lines per bill"
-        steps = ", ".join(f"{label} {b['steps'].get(name, 0.0):.1f}" for name, label in STEP_LABELS.items())
         print(f"[{case}] {served:,} lines of {bills:,} bills ({shape}) end to end: {wall:.1f} s = "
-              f"{served / wall:,.0f} lines/s (steps, s: {steps}; Dagster bookkeeping {b['dagster']:.1f} s); peak RSS of the load "
-              f"process {rss:,.0f} MiB; target {live:,} live lines, {quarantined:,} quarantined; "
-              f"load average {before} -> {after} (simulator start-up {boot:.0f} s, not counted)", flush=True)
+              f"{served / wall:,.0f} lines/s; peak RSS of the load process {run.rss_mb:,.0f} MiB; target "
+              f"{live:,} live lines, {quarantined:,} quarantined; load average {before} -> {after} "
+              f"(simulator start-up {boot:.0f} s, not counted)\n    CLI start-up {run.start_up:.1f} s, run "
+              f"{run.times.summary(STEP_LABELS)}", flush=True)
         if case != "mean":
             return
         before = load_avg()
