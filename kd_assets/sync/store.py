@@ -64,7 +64,7 @@ class TargetStore(SyncLog):
                 raise RuntimeError("sql_mode NO_BACKSLASH_ESCAPES is set; the bulk writer escapes "
                                    "with backslashes. Remove it for this user or database.")
         changes = migrate_quarantine(self.engine, self.tables, ensure_tables(self.engine, self.tables))
-        return landing.migrate_landing(self.engine, self.tables, changes)
+        return landing.migrate_landing(self.engine, self, changes)
 
     # ---- landing (landing.py) ----------------------------------------------------------
 
@@ -84,6 +84,8 @@ class TargetStore(SyncLog):
         """
         t = self.tables.landing
         where = self.in_window(t, window_start, window_end)
+        if window_start is not None:  # implied by the window; the range the change_time index serves
+            where = sa.and_(t.c.change_time >= window_start, where)
         if partition_key is not None:
             where = sa.or_(where, sa.and_(t.c.change_time.is_(None), t.c.partition_key == partition_key))
         return landing.iter_landed(self, where, chunk_size)
