@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -97,7 +98,7 @@ def validate(spec: SyncSpec, frame: pd.DataFrame, now: pd.Timestamp | None = Non
             if errs:
                 reasons[pos] = list(errs)
     by_name = {c.name: c for c in spec.columns}
-    for schema in (raw_schema(spec), clean_schema(spec, now)):
+    for schema in _schemas(spec, now if now is not None else source_now()):
         for pos, reason in _failed_checks(schema, frame, by_name):
             found = reasons.setdefault(pos, [])
             # Both schemas check the key; report each (check, column) once.
@@ -108,6 +109,12 @@ def validate(spec: SyncSpec, frame: pd.DataFrame, now: pd.Timestamp | None = Non
     clean = frame.loc[~bad, [c.name for c in spec.columns] + [CHANGE_TIME]].reset_index(drop=True)
     return ValidationResult(clean=clean, rejects=_rejects(spec, frame.iloc[np.flatnonzero(bad)],
                                                           [reasons[p] for p in np.flatnonzero(bad)]))
+
+
+@lru_cache(maxsize=16)
+def _schemas(spec: SyncSpec, now: pd.Timestamp) -> tuple[pa.DataFrameSchema, pa.DataFrameSchema]:
+    """Both schemas, built once per spec and ``now`` (a run validates every chunk against one now)."""
+    return raw_schema(spec), clean_schema(spec, now)
 
 
 def _failed_checks(schema: pa.DataFrameSchema, frame: pd.DataFrame, by_name: dict[str, ColumnSpec]):

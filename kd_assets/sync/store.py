@@ -189,17 +189,19 @@ class TargetStore(SyncLog):
         """A key that passes at a change time ≥ its quarantined one is removed from quarantine
         (in every partition): quarantine lists what is wrong now, not what once was."""
         t = self.tables.quarantine
-        passed = dict(zip(clean[self.key].astype(str), clean[CHANGE_TIME]))
-        stale = []
-        for batch in _batches(list(clean[self.key].astype(int)), _IN_BATCH):
+        keys = clean[self.key].to_numpy(dtype="int64")
+        times, stale = clean[CHANGE_TIME].to_numpy(), []
+        for start in range(0, len(keys), _IN_BATCH):
             # Keys are ints rendered by us: safe as literals, and far cheaper than 10k bind params.
-            in_list = ",".join(f"'{k}'" for k in batch)
-            for r in conn.execute(sa.text(
-                    f"SELECT record_key, partition_key, change_time FROM {quoter(conn)(t.name)}"
-                    f" WHERE record_key IN ({in_list})"
-            ).columns(t.c.record_key, t.c.partition_key, t.c.change_time)):
-                if r.change_time is None or pd.Timestamp(r.change_time) <= passed[r.record_key]:
-                    stale.append({"k": r.record_key, "p": r.partition_key})
+            in_list = "'" + "','".join(map(str, keys[start:start + _IN_BATCH].tolist())) + "'"
+            found = conn.execute(sa.text(
+                f"SELECT record_key, partition_key, change_time FROM {quoter(conn)(t.name)}"
+                f" WHERE record_key IN ({in_list})"
+            ).columns(t.c.record_key, t.c.partition_key, t.c.change_time)).all()
+            # Usually nothing is quarantined: look up change times only for the keys found.
+            at = pd.Index(keys).get_indexer([int(r.record_key) for r in found]) if found else []
+            stale += [{"k": r.record_key, "p": r.partition_key} for r, i in zip(found, at)
+                      if r.change_time is None or pd.Timestamp(r.change_time) <= pd.Timestamp(times[i])]
         if stale:
             conn.execute(t.delete().where(t.c.record_key == sa.bindparam("k"),
                                           t.c.partition_key == sa.bindparam("p")), stale)
