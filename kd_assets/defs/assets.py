@@ -75,6 +75,7 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
                             landed = store.land_rows(page, run.run_id, run.partition)
                             run.add(rows_in=len(page), landed=landed.landed, rejected=landed.quarantined)
                             progress.add(len(page))
+                    run.add(pages_pruned=store.prune_landed_pages())  # pages whose rows all landed again
             finally:
                 run.api = client.stats.as_metadata()
         context.log.info(f"landed {run.counts.get('landed', 0)} rows for {run.partition} "
