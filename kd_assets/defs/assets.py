@@ -131,7 +131,7 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
         with sync_run(context, store, form.partitions) as run:
             progress = Progress(context.log, f"cleaned ({run.partition})", rows_of_upstream(context, form.names.raw))
             # No read-ahead here: measured, it bought nothing at load 5 and cost ~55 MiB of peak RSS.
-            # Write-behind does pay: staging chunk N overlaps validating chunk N+1 (writebehind.py).
+            # Write-behind: staging chunk N overlaps validating chunk N+1 (writebehind.py).
             with write_behind(depth=1, name="kd-clean-writer") as submit:
                 for rows in store.iter_landed(*run.window, chunk_size=target_db.chunk_size,
                                               partition_key=run.partition):
