@@ -11,7 +11,8 @@ Prints, from one run, with the load average before and after each figure:
   (the run's span minus our assets' own ``duration_s`` and the check steps) as a share of it;
 - 1M customers end to end: rows/s, peak RSS of the load process, and the ratio to the machine's
   limit measured right there: the slower of the client fetching the same rows and discarding
-  them, and a bare in-memory two-connection multi-row upsert of the same rows;
+  them, and a bare in-memory two-connection multi-row upsert of the same rows (from two threads
+  and from two processes, both printed; the faster is the limit, the tighter bound);
 - the incremental run (one day, README's ``--partition``) after 1% of the 1M rows were edited
   through Kingdee's Save, as a share of the initial load.
 ``--quick`` uses 10k and 100k rows and skips the ten-year load (a minute or two).
@@ -30,7 +31,7 @@ import time
 import dagster as dg
 
 from bench.harness import DEMO_CREDENTIALS, scratch_database, simulator_process
-from bench.limits import bare_upsert_s, edit_customers, fetch_only_s
+from bench.limits import bare_upsert, edit_customers, fetch_only_s
 from kd_assets.definitions import form_definitions
 
 CLOCK = "2025-06-30 12:00:00"
@@ -125,14 +126,17 @@ def big_load(customers: int) -> None:
               f"(Dagster bookkeeping {b['dagster']:.1f} s); peak RSS {rss:,.0f} MiB "
               f"(goal <= {GOALS['rss_mb']}); load average {before} -> {load_avg()}", flush=True)
         before = load_avg()
-        upsert_s, n = bare_upsert_s(url)
-        print(f"limit, bare in-memory two-connection multi-row upsert of the same {n:,} rows: {upsert_s:.1f} s = "
-              f"{n / upsert_s:,.0f} rows/s; load average {before} -> {load_avg()}", flush=True)
+        bare = bare_upsert(url)
+        n, upsert_s = bare.rows, bare.best_s
+        print(f"limit, bare in-memory two-connection multi-row upsert of the same {n:,} rows: "
+              f"two threads {bare.threads_s:.1f} s = {n / bare.threads_s:,.0f} rows/s, "
+              f"two processes {bare.processes_s:.1f} s = {n / bare.processes_s:,.0f} rows/s; the limit takes the "
+              f"faster ({bare.best}: the tighter bound); load average {before} -> {load_avg()}", flush=True)
         limit_s = max(fetch_s, upsert_s)
         ratio = limit_s / wall
-        print(f"ratio to the machine's limit ({'fetch' if fetch_s >= upsert_s else 'upsert'}, {limit_s:.1f} s): "
-              f"{ratio:.2f}x (goal >= {GOALS['limit']}x: {'met' if ratio >= GOALS['limit'] else 'NOT met'})",
-              flush=True)
+        print(f"ratio to the machine's limit ({'fetch' if fetch_s >= upsert_s else f'upsert, {bare.best}'}, "
+              f"{limit_s:.1f} s): {ratio:.2f}x (goal >= {GOALS['limit']}x: "
+              f"{'met' if ratio >= GOALS['limit'] else 'NOT met'})", flush=True)
         before = load_avg()
         edited, edit_s = edit_customers(base, 0.01)
         inc_wall, _, _ = materialize(env, "--partition", DAY)
