@@ -68,7 +68,7 @@ def test_a_database_made_before_the_check_indexes_gets_them_on_the_next_start(st
         for index, table in names.items():
             on = f" ON {table}" if store.engine.dialect.name != "sqlite" else ""
             conn.exec_driver_sql(f"DROP INDEX {index}{on}")
-    assert sorted(store.ensure_tables()) == sorted(f"added index {name}" for name in names)
+    assert sorted(store.ensure_tables()) == sorted(f"created index {i} on {t}" for i, t in names.items())
     inspector = sa.inspect(store.engine)
     assert [i["column_names"] for i in inspector.get_indexes(store.tables.clean.name)
             if i["name"] == f"ix_{store.tables.clean.name}_business_key"] == \
