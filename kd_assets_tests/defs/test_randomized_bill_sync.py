@@ -104,3 +104,34 @@ def test_lines_a_broken_fetch_never_landed_are_not_retired_by_a_stale_publish(or
 
     assert orders.differences(bills={bill}) == []
 
+
+def test_lines_past_the_probe_cut_of_a_bill_longer_than_max_probe_rows_are_asked_for(orders, monkeypatch):
+    # max_probe_rows counts lines. A bill of 120 lines, probed in slices of two capped pages (74 lines):
+    # a broken fetch landed its first 74 lines at the newer version and a stale publish retired the
+    # rest on that evidence. Only the lines past the probe's cut are pending; the sensor must reach them.
+    monkeypatch.setenv("KD_SENSOR_MAX_PROBE_ROWS", "50")
+    work, deploy = orders.work, orders.deploy
+    raw, clean, target = SALE_ORDERS.defs.sync_assets
+    work.create()
+    bill = work.created
+    work.lines_of(bill, [{"FEntryID": e} for e in work.bills[bill].entries] + [work.new_line() for _ in range(120)])
+    assert deploy.run(SALE_ORDERS, TODAY, "the new bill's run").success
+    work.clock.advance(60)
+    work.lines(bill)
+    assert deploy.run(SALE_ORDERS, TODAY, "first run: land only", steps=[raw]).success
+    work.clock.advance(60)
+    work.lines(bill)
+    broken = [{"kind": "delay", "ms": 0}] * 2 + [{"kind": "wrong_width"}]
+    assert not orders.run(TODAY, "second run: the fetch breaks after two pages", expect_success=False, faults=broken)
+    assert deploy.run(SALE_ORDERS, TODAY, "first run: clean and publish", steps=[clean, target]).success
+    live = [k for k in orders.live() if k[0] == bill]
+    assert 0 < len(live) < len(work.bills[bill].entries)  # retired on partial evidence
+
+    ticks = []
+    for _ in range(12):
+        ticks.append([r.partition_key for r in deploy.tick(SALE_ORDERS)])
+        if ticks[-1]:
+            break
+    assert ticks[-1] == [TODAY], ticks
+    assert deploy.run(SALE_ORDERS, TODAY, "the sensor's run").success
+    assert orders.differences(bills={bill}) == []
