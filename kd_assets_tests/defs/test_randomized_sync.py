@@ -1,4 +1,5 @@
-"""Randomized end-to-end test of DESIGN §3 invariant 1 (nothing lost), on two forms at once.
+"""Randomized end-to-end test of DESIGN §3 invariant 1 (nothing lost), on two forms at once
+(sale orders, a bill form, have theirs in test_randomized_bill_sync.py).
 
 Customers and suppliers change at the same time: a few hundred random creates, edits, late
 commits, renumbers, forbids, enables, audits, un-audits, submits and deletes go through the
