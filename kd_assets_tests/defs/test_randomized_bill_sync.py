@@ -79,59 +79,51 @@ def orders(simulator_factory, sqlite_url):
         scenario.close()
 
 
-def test_lines_a_broken_fetch_never_landed_are_not_retired_by_a_stale_publish(orders):
-    # A run lands a bill's version; the bill is saved again and a second run's fetch breaks after its
-    # first page, landing only the lines on that page at the newer version; then the first run
-    # publishes. The lines the broken fetch never landed still exist at the newer version.
+def retire_on_partial_evidence(orders, lines: int, pages: int) -> int:
+    """A new bill of ``lines`` lines is synced; a run lands its next version; the bill is saved again
+    and a second run's fetch breaks after ``pages`` pages, landing only the lines on them at the
+    newer version; then the first run cleans and publishes. Returns the bill."""
     work, deploy = orders.work, orders.deploy
     raw, clean, target = SALE_ORDERS.defs.sync_assets
     work.create()
-    bill = work.created  # its lines will fill more than one page
-    work.lines_of(bill, [{"FEntryID": e} for e in work.bills[bill].entries] + [work.new_line() for _ in range(45)])
+    bill = work.created
+    work.lines_of(bill, [{"FEntryID": e} for e in work.bills[bill].entries] + [work.new_line() for _ in range(lines)])
     assert deploy.run(SALE_ORDERS, TODAY, "the new bill's run").success
     work.clock.advance(60)
     work.lines(bill)
     assert deploy.run(SALE_ORDERS, TODAY, "first run: land only", steps=[raw]).success
     work.clock.advance(60)
     work.lines(bill)
-    orders._faults({"script": [{"kind": "delay", "ms": 0}, {"kind": "wrong_width"}]})
-    assert len(work.bills[bill].entries) > SERVER_CAP
-    assert not deploy.run(SALE_ORDERS, TODAY, "second run: the fetch breaks after one page").success
+    assert len(work.bills[bill].entries) > pages * SERVER_CAP
+    broken = [{"kind": "delay", "ms": 0}] * pages + [{"kind": "wrong_width"}]  # a delay of 0: a normal answer
+    assert not orders.run(TODAY, "second run: the fetch breaks midway", expect_success=False, faults=broken)
     assert deploy.run(SALE_ORDERS, TODAY, "first run: clean and publish", steps=[clean, target]).success
+    return bill
 
-    assert [r.partition_key for r in deploy.tick(SALE_ORDERS)] == [TODAY]
-    assert deploy.run(SALE_ORDERS, TODAY, "the next sensor run").success
+
+def test_lines_a_broken_fetch_never_landed_are_not_retired_by_a_stale_publish(orders):
+    # The lines the broken fetch never landed still exist at the newer version: its next fetch brings them.
+    bill = retire_on_partial_evidence(orders, lines=45, pages=1)
+
+    assert [r.partition_key for r in orders.deploy.tick(SALE_ORDERS)] == [TODAY]
+    assert orders.deploy.run(SALE_ORDERS, TODAY, "the next sensor run").success
 
     assert orders.differences(bills={bill}) == []
 
 
 def test_lines_past_the_probe_cut_of_a_bill_longer_than_max_probe_rows_are_asked_for(orders, monkeypatch):
-    # max_probe_rows counts lines. A bill of 120 lines, probed in slices of two capped pages (74 lines):
-    # a broken fetch landed its first 74 lines at the newer version and a stale publish retired the
-    # rest on that evidence. Only the lines past the probe's cut are pending; the sensor must reach them.
+    # max_probe_rows counts lines. A bill of 120 lines is probed in slices of two capped pages (74 lines);
+    # the broken fetch landed its first 74 lines, so only lines past the probe's cut are pending.
     monkeypatch.setenv("KD_SENSOR_MAX_PROBE_ROWS", "50")
-    work, deploy = orders.work, orders.deploy
-    raw, clean, target = SALE_ORDERS.defs.sync_assets
-    work.create()
-    bill = work.created
-    work.lines_of(bill, [{"FEntryID": e} for e in work.bills[bill].entries] + [work.new_line() for _ in range(120)])
-    assert deploy.run(SALE_ORDERS, TODAY, "the new bill's run").success
-    work.clock.advance(60)
-    work.lines(bill)
-    assert deploy.run(SALE_ORDERS, TODAY, "first run: land only", steps=[raw]).success
-    work.clock.advance(60)
-    work.lines(bill)
-    broken = [{"kind": "delay", "ms": 0}] * 2 + [{"kind": "wrong_width"}]
-    assert not orders.run(TODAY, "second run: the fetch breaks after two pages", expect_success=False, faults=broken)
-    assert deploy.run(SALE_ORDERS, TODAY, "first run: clean and publish", steps=[clean, target]).success
+    bill = retire_on_partial_evidence(orders, lines=120, pages=2)
     live = [k for k in orders.live() if k[0] == bill]
-    assert 0 < len(live) < len(work.bills[bill].entries)  # retired on partial evidence
+    assert 0 < len(live) < len(orders.work.bills[bill].entries)  # retired on partial evidence
 
     ticks = []
     for _ in range(12):
-        ticks.append([r.partition_key for r in deploy.tick(SALE_ORDERS)])
+        ticks.append([r.partition_key for r in orders.deploy.tick(SALE_ORDERS)])
         if ticks[-1]:
             break
     assert ticks[-1] == [TODAY], ticks
-    assert deploy.run(SALE_ORDERS, TODAY, "the sensor's run").success
+    assert orders.deploy.run(SALE_ORDERS, TODAY, "the sensor's run").success
     assert orders.differences(bills={bill}) == []
