@@ -37,7 +37,7 @@ def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.date
     if not bills:
         return 0
     bill_col, key = store.spec.bill.header_key_column, store.key
-    t, landing = store.tables.target, store.tables.landing
+    t = store.tables.target
     newest = {int(b): pd.Timestamp(v) for b, v in bills.items()}
     candidates: dict[int, pd.Timestamp] = {}
     for batch in _batches(sorted(newest)):
@@ -47,6 +47,32 @@ def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.date
                 candidates[int(k)] = newest[int(bill)]
     for k in set(map(int, present)) & candidates.keys():
         del candidates[k]
+    return _retire(conn, store, candidates, run_id, now)
+
+
+def retire_missing_in_range(conn: sa.Connection, store, lo: int, hi: int, window, run_id: str,
+                            now: dt.datetime) -> int:
+    """``retire_missing_lines`` for the bills of the clean lines with keys in [lo, hi] matching
+    ``window`` (what one chunk of ``publish_clean`` published), each at its newest change time B.
+
+    The database picks the candidates: only live lines older than their bill's B come back, not
+    every line of the chunk's bills, so an initial load reads nothing back and neither memory
+    nor time grows with the lines per bill (a 2,000-line bill straddling chunks was re-read whole
+    by each of them)."""
+    c, t = store.tables.clean, store.tables.target
+    bill_col, key = store.spec.bill.header_key_column, store.key
+    newest = (sa.select(c.c[bill_col].label("bill"), sa.func.max(c.c.change_time).label("newest"))
+              .where(c.c[key] >= lo, c.c[key] <= hi, window).group_by(c.c[bill_col]).subquery())
+    older = (sa.select(t.c[key], newest.c.newest)
+             .select_from(t.join(newest, t.c[bill_col] == newest.c.bill))
+             .where(t.c.is_deleted == sa.false(), t.c.change_time < newest.c.newest))
+    candidates = {int(k): pd.Timestamp(b) for k, b in conn.execute(older)}
+    return _retire(conn, store, candidates, run_id, now)
+
+
+def _retire(conn: sa.Connection, store, candidates: dict[int, pd.Timestamp], run_id: str, now: dt.datetime) -> int:
+    """Mark deleted, stamped with B, the candidate lines (key → B) not landed at B or later."""
+    key, t, landing = store.key, store.tables.target, store.tables.landing
     for batch in _batches(sorted(candidates)):
         for k, ct in conn.execute(sa.select(landing.c[key], landing.c.change_time).where(landing.c[key].in_(batch))):
             if ct is not None and pd.Timestamp(ct) >= candidates[int(k)]:
@@ -71,16 +97,6 @@ def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.date
             for table in (landing, store.tables.clean):
                 conn.execute(table.delete().where(table.c[key].in_(batch), table.c.change_time < newer))
     return int(retired)
-
-
-def newest_in_range(conn: sa.Connection, store, lo: int, hi: int, window) -> dict[int, dt.datetime]:
-    """Bill id → newest change time of the clean lines with keys in [lo, hi] matching ``window``:
-    the bills one chunk of ``publish_clean`` published."""
-    c = store.tables.clean
-    bill = c.c[store.spec.bill.header_key_column]
-    rows = conn.execute(sa.select(bill, sa.func.max(c.c.change_time))
-                        .where(c.c[store.key] >= lo, c.c[store.key] <= hi, window).group_by(bill))
-    return {int(b): newest for b, newest in rows}
 
 
 def row_keys(spec, rows, key_pos: int):

@@ -68,6 +68,22 @@ def test_a_bill_emptied_then_refilled_is_kept_as_a_header_row_in_between(sim, cl
     assert_target_is_source(client, lines_store)
 
 
+def test_a_long_bill_straddling_publish_chunks_loses_exactly_its_removed_lines(sim, client, lines_store):
+    # 130 lines over chunks of 40: each chunk publishes part of the bill, none may retire the rest.
+    bill = client.save(FORM, {"FCustId": {"FNumber": "CUST000002"}, "FDate": "2025-07-01", "FSaleOrderEntry": [
+        line(f"MAT{i % 9 + 1:06d}", i + 1, 1.5) for i in range(130)]})["Id"]
+    assert sync(client, lines_store, "run-1").lines_removed == 0
+    entries = [r[SPEC.field_keys.index("FSaleOrderEntry_FEntryID")] for r in lines_of(client, bill)]
+    advance(sim)
+    client.save(FORM, {"FID": bill, "FSaleOrderEntry": [{"FEntryID": e} for e in entries[::2]]})
+
+    assert sync(client, lines_store, "run-2").lines_removed == 65
+
+    assert sorted(e for b, e in live_lines(lines_store) if b == bill) == entries[::2]
+    assert_target_is_source(client, lines_store)
+    assert sync(client, lines_store, "run-3").lines_removed == 0
+
+
 def test_an_older_run_cannot_resurrect_a_removed_line_nor_remove_the_newer_lines(sim, client, lines_store):
     bill = new_bill(client, 3)
     sync(client, lines_store, "run-1")
