@@ -4,11 +4,15 @@ no longer returned are soft-deleted, in the same transaction.
 Which lines a version has is what was *landed* for it: every fetched line is landed with the
 bill's change time B (rejected lines too, so a line quarantined at B keeps its last good version
 instead of vanishing). A published line of the bill whose change time is below B and which was
-not landed at B or later no longer exists: it is marked deleted and stamped with B. The stamp is
-the guard: a run holding an older version of the bill (change time < B) is "older" for every
-line, so it can neither resurrect the removed line (``plan_upsert``/``publish_range`` skip it) nor
-remove lines of the newer version (only lines below *its* change time are candidates). The
-statement re-checks ``change_time < B`` itself, so a concurrent newer publish wins.
+not landed at B or later no longer exists: it is marked deleted and stamped just below B (B − 1 ms,
+``RETIRED_BELOW``). The stamp is the guard: a run holding an older version of the bill (change time
+< B) is "older" for every line, so it can neither resurrect the removed line (``plan_upsert``/
+``publish_range`` skip it) nor remove lines of the newer version (only lines below *its* change
+time are candidates). The statement re-checks the change time itself, so a concurrent newer
+publish wins. Just below, not at B: the evidence may be partial (a fetch that broke after a page
+landed part of version B, or a bill saved while its pages were read), and a line that version B
+does hold must come back with the next fetch of B; a line soft-deleted *at* its version stays
+deleted when that version comes in again (``plan_upsert``), as a reconciliation delete must.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from kd_assets.sync.billspec import line_keys
 from kd_assets.sync.transform import convert_column
 
 _IN_BATCH = 2_000
+RETIRED_BELOW = dt.timedelta(milliseconds=1)  # change_time is datetime(3): the version just below B
 
 
 def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.datetime], present: Iterable[int],
@@ -66,7 +71,7 @@ def retire_missing_in_range(conn: sa.Connection, store, lo: int, hi: int, window
 
 
 def _retire(conn: sa.Connection, store, candidates: dict[int, pd.Timestamp], run_id: str, now: dt.datetime) -> int:
-    """Mark deleted, stamped with B, the candidate lines (key → B) not landed at B or later."""
+    """Mark deleted, stamped just below B, the candidate lines (key → B) not landed at B or later."""
     key, t, landing = store.key, store.tables.target, store.tables.landing
     for batch in _batches(sorted(candidates)):
         for k, ct in conn.execute(sa.select(landing.c[key], landing.c.change_time).where(landing.c[key].in_(batch))):
@@ -80,16 +85,17 @@ def _retire(conn: sa.Connection, store, candidates: dict[int, pd.Timestamp], run
     retired = 0
     # One statement per bill version (lines of one bill share it), not per line.
     for version, keys in by_version.items():
-        stamp = version.to_pydatetime()
+        newer = version.to_pydatetime()
+        stamp = newer - RETIRED_BELOW
         for batch in _batches(keys):
-            retired += conn.execute(t.update().where(t.c[key].in_(batch), t.c.change_time < stamp,
+            retired += conn.execute(t.update().where(t.c[key].in_(batch), t.c.change_time < newer,
                                                      t.c.is_deleted == sa.false())
                                     .values(is_deleted=True, deleted_at=now, run_id=run_id,
                                             change_time=stamp)).rowcount
             # Their staged older versions go too: left in clean, a re-run of an old window would
             # count them as pending and clean_target_diff would report them.
             for table in (landing, store.tables.clean):
-                conn.execute(table.delete().where(table.c[key].in_(batch), table.c.change_time < stamp))
+                conn.execute(table.delete().where(table.c[key].in_(batch), table.c.change_time < newer))
     return int(retired)
 
 
