@@ -71,7 +71,7 @@ def retire_missing_in_range(conn: sa.Connection, store, lo: int, hi: int, window
 
 
 def _retire(conn: sa.Connection, store, candidates: dict[int, pd.Timestamp], run_id: str, now: dt.datetime) -> int:
-    """Mark deleted, stamped with B, the candidate lines (key → B) not landed at B or later."""
+    """Mark deleted, stamped just below B, the candidate lines (key → B) not landed at B or later."""
     key, t, landing = store.key, store.tables.target, store.tables.landing
     for batch in _batches(sorted(candidates)):
         for k, ct in conn.execute(sa.select(landing.c[key], landing.c.change_time).where(landing.c[key].in_(batch))):
