@@ -1,8 +1,9 @@
 """Table layouts derived from the spec, and idempotent create-or-migrate.
 
-Migration only adds: a column new in the spec is added with ALTER TABLE; columns and tables are
-never dropped or retyped (a changed SQL type is left for a human, because narrowing a column can
-lose data). Every table is keyed so that re-running a step overwrites instead of appending.
+Migration only adds: a column new in the spec is added with ALTER TABLE and a missing index is
+created (the checks and counts rely on them); columns, indexes and tables are never dropped or
+retyped (a changed SQL type is left for a human, because narrowing a column can lose data).
+Every table is keyed so that re-running a step overwrites instead of appending.
 """
 
 from __future__ import annotations
@@ -95,6 +96,8 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
         sa.Column("is_deleted", BOOL, nullable=False, server_default=sa.false()),
         sa.Column("deleted_at", DATETIME3),
         sa.Index(f"ix_{spec.tables.target}_change_time"[:64], "change_time"),
+        # Live rows are counted after every publish: this narrow index, not the wide rows, is read.
+        sa.Index(f"ix_{spec.tables.target}_is_deleted"[:64], "is_deleted"),
         *_bill_indexes(spec),
         **UTF8MB4,
     )
@@ -141,6 +144,7 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
         sa.Column("partition_key", PARTITION),
         sa.Column("cleaned_at", DATETIME3),
         *[sa.Index(f"ix_{spec.tables.clean}_{c.name}"[:64], c.name) for c in change_cols],
+        *_business_key_index(spec, change_cols),
         **UTF8MB4,
     )
     quarantine = sa.Table(
@@ -179,6 +183,17 @@ def _bill_indexes(spec: SyncSpec) -> list[sa.Index]:
         return []
     b, t = spec.bill, spec.tables.target
     return [sa.Index(f"ux_{t}_bill_entry"[:64], b.header_key_column, b.entry_key_column, unique=True)]
+
+
+def _business_key_index(spec: SyncSpec, change_cols: list[ColumnSpec]) -> list[sa.Index]:
+    """The clean table's business key, then its change columns: the ``unique_keys`` check groups
+    a whole window by reading this index alone (measured at 1M rows: a sort of the wide rows
+    took 6–40 s, this scan under 1 s). Text columns cannot be indexed whole: no index then."""
+    names = [*spec.business_key, *[c.name for c in change_cols]]
+    types = {c.name: c.sql_type for c in spec.columns}
+    if not spec.business_key or any(types.get(n) == "text" for n in spec.business_key):
+        return []
+    return [sa.Index(f"ix_{spec.tables.clean}_business_key"[:64], *dict.fromkeys(names))]
 
 
 def sync_log_table(name: str, md: sa.MetaData) -> sa.Table:
@@ -222,4 +237,9 @@ def ensure_tables(engine: sa.Engine, tables: Tables) -> list[str]:
                     ddl = sa.schema.CreateColumn(column).compile(dialect=conn.dialect)
                     conn.exec_driver_sql(f"ALTER TABLE {quoter(conn)(table.name)} ADD COLUMN {ddl}")
                     changes.append(f"added column {table.name}.{column.name}")
+            indexes = {i["name"].lower() for i in inspector.get_indexes(table.name) if i.get("name")}
+            for index in table.indexes:
+                if index.name.lower() not in indexes:
+                    index.create(conn)
+                    changes.append(f"created index {index.name} on {table.name}")
     return changes
