@@ -29,7 +29,7 @@ import time
 
 import dagster as dg
 
-from bench.harness import DEMO_CREDENTIALS, scratch_database, simulator_process
+from bench.harness import DEMO_CREDENTIALS, child_peak_rss_mb, scratch_database, simulator_process
 from bench.limits import bare_upsert_s, edit_customers, fetch_only_s
 from kd_assets.definitions import form_definitions
 
@@ -45,21 +45,21 @@ def load_avg() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def materialize(env: dict[str, str], *partition_args: str) -> tuple[float, float, str]:
+def materialize(env: dict[str, str], *partition_args: str, selection: str = SELECTION) -> tuple[float, float, str]:
     """README's CLI command in a child process: (wall seconds, peak RSS MiB of that process, run id)."""
     started = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "dagster", "asset", "materialize", "-m",
-                                "kd_assets.definitions", "--select", SELECTION, *partition_args],
+                                "kd_assets.definitions", "--select", selection, *partition_args],
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    err = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage: its peak RSS
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with child_peak_rss_mb(process.pid) as peak_rss:  # not wait4's ru_maxrss: it counts our own pages too
+        err = process.stderr.read()
+        process.wait()
     wall = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"materialize failed ({process.returncode}): {err[-2000:]}")
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
         run_id = instance.get_runs(limit=1)[0].run_id
-    return wall, usage.ru_maxrss / 1024, run_id
+    return wall, peak_rss(), run_id
 
 
 def bookkeeping(dagster_home: str, run_id: str) -> dict[str, float]:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import resource
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import sqlalchemy as sa
@@ -37,6 +38,37 @@ def simulator_process(customers: int, *options: str) -> Iterator[tuple[str, floa
 def peak_rss_mb() -> float:
     """Peak resident memory of this process so far, in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def child_peak_rss_mb(pid: int, interval_s: float = 0.1) -> Iterator[Callable[[], float]]:
+    """The peak resident memory (MiB) of a running child, its kernel high-water mark (VmHWM)
+    polled until it exits; yields a function that reads it.
+
+    Not ``wait4``'s ``ru_maxrss``: that also counts the pages of the parent the child was forked
+    from (Linux folds the pre-exec memory into it), so a child of a 600 MiB benchmark process
+    "peaks" at 600 MiB whatever it does itself."""
+    peak = [0]
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                with open(f"/proc/{pid}/status") as status:
+                    for line in status:
+                        if line.startswith("VmHWM:"):
+                            peak[0] = max(peak[0], int(line.split()[1]))
+            except OSError:  # gone
+                return
+            done.wait(interval_s)
+
+    watcher = threading.Thread(target=poll, daemon=True)
+    watcher.start()
+    try:
+        yield lambda: peak[0] / 1024
+    finally:
+        done.set()
+        watcher.join()
 
 
 @contextmanager

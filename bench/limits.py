@@ -33,9 +33,9 @@ def fetch_only_s(base_url: str) -> float:
     return time.perf_counter() - started
 
 
-def bare_upsert_s(url: str) -> tuple[float, int]:
-    """Seconds to upsert the target's rows (read into memory first) over two connections."""
-    table, copy = SPEC.tables.target, SPEC.tables.target + "_bare"
+def bare_upsert_s(url: str, table: str = SPEC.tables.target) -> tuple[float, int]:
+    """Seconds to upsert a target table's rows (read into memory first) over two connections."""
+    copy = table + "_bare"
     conn = pymysql_connect(url)
     with conn.cursor() as cur:
         cur.execute(f"CREATE TABLE `{copy}` LIKE `{table}`")

@@ -178,6 +178,10 @@ class KingdeeFormSync(dg.Component, dg.Model, dg.Resolvable):
     def form_settings(self) -> FormSettings:
         """This instance's settings, typed; a bad spec fails naming its file and YAML path."""
         spec = self._load_spec()
+        if self.use_orgs and spec.bill:
+            raise SpecError(f"{(self._defs_dir or Path.cwd()) / 'defs.yaml'}: attributes.use_orgs: {spec.form_id} is a "
+                            f"bill and has no use-org (FUseOrgId); filter on its own org field in the spec's "
+                            f"extra_filter instead, e.g. \"FSaleOrgId.FNumber in ('100')\"")
         if self.use_orgs:
             orgs = in_predicate("FUseOrgId.FNumber", self.use_orgs)
             spec = dataclasses.replace(spec, extra_filter=combine(spec.extra_filter, orgs))

@@ -6,7 +6,7 @@ import random
 import threading
 from collections import Counter
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Iterator
 
 from kd_assets.simulator.allocation import AllocationService
@@ -65,6 +65,10 @@ class SimulatorApp:
         if unknown:
             raise FormFileError(f"rows: no served form {sorted(unknown)}; served: "
                                 f"{sorted(f.form_id for f in self.catalog.forms.values())}")
+        entities = {e.key.lower(): e.key for f in self.catalog.forms.values() for e in f.entities}
+        unknown = [k for k in self.config.bill_lines if k.lower() not in entities]
+        if unknown:
+            raise FormFileError(f"bill_lines: no entry entity {sorted(unknown)}; served: {sorted(entities.values())}")
         self.store.load_refs(self.refs)
         # Dates end at the start of the clock's day, so a seed gives the same rows all day.
         end = self.clock.now().replace(hour=0, minute=0, second=0, microsecond=0)
@@ -74,7 +78,7 @@ class SimulatorApp:
             if self.store.count(form) > 0:
                 continue
             if form.entities:
-                generator = BillGenerator(form, self.bill_refs(), self.catalog.use_org_sets,
+                generator = BillGenerator(self.with_bill_lines(form), self.bill_refs(), self.catalog.use_org_sets,
                                           cfg.seed, end, cfg.dirty_share, cfg.millis_share,
                                           cfg.history_days)
                 self.store.load_batches(generator.batches(self.row_count(form)))
@@ -82,6 +86,13 @@ class SimulatorApp:
             generator = RowGenerator(form, self.refs, self.catalog.use_org_sets, cfg.seed, end,
                                      cfg.dirty_share, cfg.millis_share, cfg.history_days)
             self.store.load(form, generator.rows(self.row_count(form)))
+
+    def with_bill_lines(self, form: Form) -> Form:
+        """The form with `--bill-lines ENTITY=MIN-MAX` in place of its entities' `lines:`."""
+        wanted = {k.lower(): v for k, v in self.config.bill_lines.items()}
+        return replace(form, entities=tuple(
+            replace(e, lines=(*wanted[e.key.lower()], sum(wanted[e.key.lower()]) / 2))
+            if e.key.lower() in wanted else e for e in form.entities))
 
     def bill_refs(self) -> dict[str, list[tuple]]:
         """Reference rows bills may draw from: the ref tables plus every served base-data form."""

@@ -44,6 +44,11 @@ class SimulatorConfig:
     rows: dict[str, int] = _many(dict, "--rows", "FORM_ID=N",
                                  "rows to generate for a form (e.g. BD_Department=50); wins over "
                                  "--customers/--suppliers/--materials/--orders; repeatable")
+    bill_lines: dict[str, tuple[int, int]] = _many(
+        dict, "--bill-lines", "ENTITY=N[-MAX]",
+        "lines per generated bill of an entry entity (FSaleOrderEntry=2000: every bill 2000 lines; "
+        "=1-4: 1 to 4), instead of its field table's lines: min/max/mean (benchmarks of bills "
+        "far beyond Kingdee's usual sizes); repeatable")
     seed: int = _opt(42, "random seed; the same seed and clock start give identical rows")
     dirty_share: float = _opt(0.02, "share of rows with dirty data (empty names, negative "
                                     "capital, malformed credit codes, modify before create)")
@@ -107,12 +112,24 @@ def _form_rows(text: str) -> tuple[str, int]:
     return form_id.strip(), int(count)
 
 
+def _bill_lines(text: str) -> tuple[str, tuple[int, int]]:
+    entity, eq, counts = text.partition("=")
+    low, _, high = counts.partition("-")
+    if not eq or not entity.strip() or not low.strip().isdigit() or not (high or low).strip().isdigit() \
+            or int(low) > int(high or low):
+        raise argparse.ArgumentTypeError(f"expected ENTITY=N or ENTITY=MIN-MAX (MIN <= MAX), got {text!r}")
+    return entity.strip(), (int(low), int(high or low))
+
+
+_ITEM_TYPES = {"rows": _form_rows, "bill_lines": _bill_lines}
+
+
 def _add_option(parser: argparse.ArgumentParser, f: Any) -> None:
     flag = "--" + f.name.replace("_", "-")
     if "flag" in f.metadata:  # repeatable; both spellings work (--forms-dir, --form-dirs)
         flags = [f.metadata["flag"]] + ([flag] if flag != f.metadata["flag"] else [])
         parser.add_argument(*flags, dest=f.name, action="append", metavar=f.metadata["metavar"],
-                            type=_form_rows if f.name == "rows" else str, help=f.metadata["help"])
+                            type=_ITEM_TYPES.get(f.name, str), help=f.metadata["help"])
         return
     default = f.default if f.default is not MISSING else None
     help_text = f"{f.metadata['help']} (default: {default})"
@@ -143,4 +160,5 @@ def parse_args(argv: list[str] | None = None) -> SimulatorConfig:
     values = {f.name: getattr(namespace, f.name) for f in fields(SimulatorConfig)}
     values["form_dirs"] = tuple(values["form_dirs"] or ())
     values["rows"] = dict(values["rows"] or ())
+    values["bill_lines"] = dict(values["bill_lines"] or ())
     return SimulatorConfig(**values)

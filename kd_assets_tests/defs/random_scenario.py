@@ -16,9 +16,9 @@ import pytest
 from kd_assets.defs.partitions import sync_start
 from kd_assets_tests.defs.random_deployment import Deployment, project_run_queue_limits
 from kd_assets_tests.defs.random_forms import CUSTOMERS, SUPPLIERS, FormView
-from kd_assets_tests.defs.random_workload import (
-    SourceClock, SourceWorkload, Target, changed_keys, compare, expected_row, is_dirty,
-)
+from kd_assets_tests.defs.random_clock import SourceClock
+from kd_assets_tests.defs.random_compare import Target, changed_keys, compare, expected_row, is_dirty
+from kd_assets_tests.defs.random_workload import SourceWorkload
 
 CLOCK = "2024-03-01 12:00:00"
 CUSTOMER_ROWS, SUPPLIER_ROWS = 400, 150

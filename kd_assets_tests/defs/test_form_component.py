@@ -129,6 +129,20 @@ def test_use_org_numbers_stay_text_even_when_yaml_makes_them_ints(tmp_path):
     assert spec.extra_filter == "FUseOrgId.FNumber in ('100','100','0100','T00')"
 
 
+def test_use_orgs_on_a_bill_is_refused_naming_its_own_org_field_instead(tmp_path):
+    # Bills carry no FUseOrgId (README, "Add a bill form"): the filter would fail at Kingdee's first page.
+    path = _write_form(tmp_path, "orders", """\
+        spec: sal_saleorder
+        name: org_orders
+        use_orgs: ["100"]
+    """)
+
+    error = _load_error(tmp_path)
+
+    assert f"{path}: attributes.use_orgs: SAL_SaleOrder is a bill and has no use-org (FUseOrgId)" in error
+    assert "extra_filter" in error
+
+
 def test_an_unknown_attribute_fails_naming_the_file_line_and_key(tmp_path):
     path = _write_form(tmp_path, "typo", """\
         spec: bd_customer

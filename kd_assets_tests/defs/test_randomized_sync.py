@@ -76,7 +76,8 @@ from kd_assets_tests.defs.random_forms import CUSTOMERS
 from kd_assets_tests.defs.random_scenario import (
     CLOCK, CUSTOMER_ROWS, HISTORY_DAYS, SUPPLIER_ROWS, Scenario, Trail,
 )
-from kd_assets_tests.defs.random_workload import SourceWorkload, Target
+from kd_assets_tests.defs.random_compare import Target
+from kd_assets_tests.defs.random_workload import SourceWorkload
 
 SERVER_CAP = 150           # rows per call on the capped seeds: below the client's page size (2000)
 

@@ -121,3 +121,18 @@ def test_orders_are_the_same_for_a_seed(simulator_factory):
         return all_lines(kd)
     config = {"customers": 30, "materials": 20, "orders": 15, "seed": 3, "clock_start": "2025-06-16 09:30:00"}
     assert dump(simulator_factory(**config)) == dump(simulator_factory(**config))
+
+
+def test_bill_lines_option_sets_the_lines_of_every_generated_bill(simulator_factory):
+    handle = simulator_factory(customers=10, materials=10, suppliers=2, orders=6, seed=7,
+                               bill_lines={"fsaleorderentry": (250, 250)})
+    kd = Kingdee(handle, FORM, KEY)
+    kd.login()
+    counts = Counter(row[0] for row in all_lines(kd, f"FID,{ENTRY}") if row[1])
+    assert state(kd)["rows"] == 6
+    assert set(counts.values()) == {250} and state(kd)["lines"]["FSaleOrderEntry"] == 250 * len(counts)
+
+
+def test_bill_lines_option_naming_no_entry_entity_is_refused(simulator_factory):
+    with pytest.raises(ValueError, match=r"bill_lines: no entry entity \['FOrderLines'\].*FSaleOrderEntry"):
+        simulator_factory(orders=2, bill_lines={"FOrderLines": (3, 3)})

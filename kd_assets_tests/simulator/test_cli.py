@@ -37,6 +37,15 @@ def test_form_options_are_repeatable():
     assert (config.suppliers, config.materials) == (4, 5)
 
 
+def test_bill_lines_take_a_count_or_a_range():
+    config = parse_args(["--bill-lines", "FSaleOrderEntry=1-4", "--bill-lines", "FSaleOrderPlan=2"])
+    assert config.bill_lines == {"FSaleOrderEntry": (1, 4), "FSaleOrderPlan": (2, 2)}
+    for bad in ("FSaleOrderEntry", "FSaleOrderEntry=5-2", "=3", "FSaleOrderEntry=x"):
+        result = subprocess.run([sys.executable, "-m", "kd_assets.simulator", "--bill-lines", bad],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2 and "expected ENTITY=N or ENTITY=MIN-MAX" in result.stderr
+
+
 def test_cli_prints_base_url_and_serves(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "kd_assets.simulator", "--port", "0",
                                 "--customers", "50", "--db", str(tmp_path / "sim.db")],
