@@ -31,7 +31,7 @@ from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.lines import newest_per_bill, retire_missing_lines
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.store import DEFAULT_CHUNK_SIZE, TargetStore, insert_tombstones, utc_now
-from kd_assets.sync.transform import CHANGE_TIME
+from kd_assets.sync.transform import CHANGE_TIME, coerce_frame
 from kd_assets.sync.upsert import UpsertCounts, plan_upsert, update_forced
 
 _IN_BATCH = 2_000
@@ -89,8 +89,16 @@ class HeaderLinesStore(TargetStore):
                       chunk_size: int = DEFAULT_CHUNK_SIZE, on_chunk=None) -> UpsertCounts:
         """The window's clean rows, chunk by chunk through ``upsert_target`` (a header and its
         lines go to two tables, so the single ``INSERT … SELECT`` of the lines layout does not fit)."""
-        total = UpsertCounts()
-        for frame in self.iter_clean(window_start, window_end, chunk_size):
+        c, total = self.tables.clean, UpsertCounts()
+        window = self.in_window(c, window_start, window_end)
+        cols = [c.c[col.name] for col in self.spec.columns] + [c.c.change_time]
+        # Keys first, then the rows of their key range: selecting every column under the OR of the
+        # change-time windows made MariaDB sort the whole window per page (2 s a page, measured).
+        for keys in self._keyset(c, [c.c[self.key]], window, chunk_size):
+            with self.engine.connect() as conn:
+                rows = conn.execute(sa.select(*cols).where(c.c[self.key] >= keys[0][0], c.c[self.key] <= keys[-1][0],
+                                                           window).order_by(c.c[self.key])).all()
+            frame = coerce_frame(self.spec, pd.DataFrame(rows, columns=[col.name for col in cols]))
             total += self.upsert_target(frame, run_id)
             if on_chunk is not None:
                 on_chunk(len(frame))
@@ -127,11 +135,14 @@ class HeaderLinesStore(TargetStore):
                     conn.execute(table.delete().where(table.c[self.key].in_(stale)))
 
     def _stored(self, table: sa.Table, key: str, keys: pd.Series) -> pd.DataFrame:
-        rows = []
+        rows, q = [], quoter(self.engine)
         with self.engine.connect() as conn:
             for batch in _batches([int(k) for k in keys]):
-                rows += conn.execute(sa.select(table.c[key], table.c.change_time, table.c.row_hash,
-                                               table.c.is_deleted).where(table.c[key].in_(batch))).all()
+                # Keys are ints rendered by us: literals, far cheaper than thousands of bind parameters.
+                rows += conn.execute(sa.text(
+                    f"SELECT {q(key)}, change_time, row_hash, is_deleted FROM {q(table.name)}"
+                    f" WHERE {q(key)} IN ({_ints(batch)})"
+                ).columns(table.c[key], table.c.change_time, table.c.row_hash, table.c.is_deleted)).all()
         stored = pd.DataFrame(rows, columns=[key, "stored_change_time", "stored_hash", "stored_deleted"])
         stored[key] = stored[key].astype("Int64")
         stored["stored_change_time"] = pd.to_datetime(stored["stored_change_time"]).astype("datetime64[ns]")
