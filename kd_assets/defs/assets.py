@@ -8,6 +8,7 @@ time and a single-run backfill policy, so an initial load over years is one run 
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from datetime import timedelta
 
 import dagster as dg
@@ -20,8 +21,9 @@ from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource, target_kind
 from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
-from kd_assets.sync import SyncSpec, source_now, to_frame, validate
+from kd_assets.sync import SyncSpec, ValidationResult, source_now, to_frame, validate
 from kd_assets.sync.prefetch import prefetched
+from kd_assets.sync.writebehind import write_behind
 
 # A failed step is retried later only for faults that may pass (the client already retried
 # each call with backoff); auth, unknown fields and malformed responses fail at once.
@@ -73,6 +75,7 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
                             landed = store.land_rows(page, run.run_id, run.partition)
                             run.add(rows_in=len(page), landed=landed.landed, rejected=landed.quarantined)
                             progress.add(len(page))
+                    run.add(pages_pruned=store.prune_landed_pages())  # pages whose rows all landed again
             finally:
                 run.api = client.stats.as_metadata()
         context.log.info(f"landed {run.counts.get('landed', 0)} rows for {run.partition} "
@@ -87,11 +90,17 @@ def _reject_summary(reasons: Counter, samples: list[dict]) -> dict:
     return {"failed_checks": top, "reject_samples": dg.MetadataValue.json(samples)}
 
 
-def _clean_chunk(spec: SyncSpec, store, run, rows: list[list], now, reasons: Counter, samples: list[dict]) -> None:
-    """Validate one landed chunk: stage its clean rows, quarantine the rest, tally the reasons."""
+def _stage(store, result: ValidationResult, run_id: str, partition: str) -> None:
+    store.write_clean(result.clean, run_id, partition)
+    store.quarantine(result.rejects, run_id, partition)
+
+
+def _clean_chunk(spec: SyncSpec, store, run, rows: list[list], now, reasons: Counter, samples: list[dict],
+                 submit) -> None:
+    """Validate one landed chunk and ``submit`` its staging (clean rows in, rejects to quarantine)
+    to the write-behind thread, so it is written while the next chunk is validated; tally the reasons."""
     result = validate(spec, to_frame(spec, rows), now)
-    store.write_clean(result.clean, run.run_id, run.partition)
-    store.quarantine(result.rejects, run.run_id, run.partition)
+    submit(partial(_stage, store, result, run.run_id, run.partition))
     run.add(rows_in=len(rows), clean=len(result.clean), rejected=len(result.rejects))
     for reject in result.rejects.itertuples(index=False):
         reasons.update(f"{r['field']}:{r['check']}" for r in reject.reasons)
@@ -122,9 +131,12 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
         with sync_run(context, store, form.partitions) as run:
             progress = Progress(context.log, f"cleaned ({run.partition})", rows_of_upstream(context, form.names.raw))
             # No read-ahead here: measured, it bought nothing at load 5 and cost ~55 MiB of peak RSS.
-            for rows in store.iter_landed(*run.window, chunk_size=target_db.chunk_size, partition_key=run.partition):
-                _clean_chunk(spec, store, run, rows, now, reasons, samples)
-                progress.add(len(rows))
+            # Write-behind: staging chunk N overlaps validating chunk N+1 (writebehind.py).
+            with write_behind(depth=1, name="kd-clean-writer") as submit:
+                for rows in store.iter_landed(*run.window, chunk_size=target_db.chunk_size,
+                                              partition_key=run.partition):
+                    _clean_chunk(spec, store, run, rows, now, reasons, samples, submit)
+                    progress.add(len(rows))
         rows_in, rejected = run.counts.get("rows_in", 0), run.counts.get("rejected", 0)
         share = rejected / rows_in if rows_in else 0.0
         yield dg.MaterializeResult(metadata={**run.metadata(), "reject_share": share,

@@ -25,6 +25,7 @@ class MySQLResource(dg.ConfigurableResource):
     chunk_size: int = Field(default=5_000, description="Rows per chunk when streaming a window")
 
     _engine: Optional[sa.Engine] = PrivateAttr(default=None)
+    _ensured: set = PrivateAttr(default_factory=set)  # specs whose tables this run already checked
 
     def engine(self) -> sa.Engine:
         """One engine (connection pool) per resource instance."""
@@ -34,9 +35,16 @@ class MySQLResource(dg.ConfigurableResource):
         return self._engine
 
     def store(self, spec: SyncSpec) -> TargetStore:
-        """The spec's tables, created or migrated on first use."""
+        """The spec's tables, created or migrated on first use.
+
+        Dagster gives every run its own copy of this resource, so the schema is checked once per
+        run, not once per step and check (five times in a sync run; each check reads every
+        table's columns, 0.1-0.4 s on a busy machine).
+        """
         store = TargetStore(self.engine(), spec)
-        store.ensure_tables()
+        if spec.tables not in self._ensured:
+            store.ensure_tables()
+            self._ensured.add(spec.tables)
         return store
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:

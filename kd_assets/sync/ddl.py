@@ -22,6 +22,7 @@ _MYSQL = ("mysql", "mariadb")
 
 DATETIME3 = sa.DateTime().with_variant(mysql.DATETIME(fsp=3), *_MYSQL)
 LONG_TEXT = sa.Text().with_variant(mysql.MEDIUMTEXT(), *_MYSQL)
+LONG_BLOB = sa.LargeBinary().with_variant(mysql.LONGBLOB(), *_MYSQL)
 BOOL = sa.Boolean(create_constraint=False)
 RUN_ID = sa.String(64)
 PARTITION = sa.String(64)
@@ -55,10 +56,11 @@ def sql_type(col: ColumnSpec) -> sa.types.TypeEngine:
 
 @dataclass(frozen=True)
 class Tables:
-    """The five tables of one spec, plus the writer kind of every column."""
+    """The six tables of one spec, plus the writer kind of every column."""
 
     target: sa.Table
     landing: sa.Table
+    landing_pages: sa.Table
     clean: sa.Table
     quarantine: sa.Table
     sync_log: sa.Table
@@ -66,8 +68,8 @@ class Tables:
     headers: sa.Table | None = None  # a split bill's header table; ``target`` then holds its lines
 
     def all(self) -> list[sa.Table]:
-        return [self.target, *([self.headers] if self.headers is not None else []), self.landing, self.clean,
-                self.quarantine, self.sync_log]
+        return [self.target, *([self.headers] if self.headers is not None else []), self.landing,
+                self.landing_pages, self.clean, self.quarantine, self.sync_log]
 
 
 BOOKKEEPING_KINDS: dict[str, Kind] = {
@@ -75,7 +77,7 @@ BOOKKEEPING_KINDS: dict[str, Kind] = {
     "run_id": ("text", 0), "is_deleted": ("bool", 0), "deleted_at": ("datetime", 0),
     "partition_key": ("text", 0), "payload": ("text", 0), "fetched_at": ("datetime", 0),
     "cleaned_at": ("datetime", 0), "record_key": ("text", 0), "reasons": ("text", 0),
-    "quarantined_at": ("datetime", 0), "partitions": ("text", 0),
+    "quarantined_at": ("datetime", 0), "partitions": ("text", 0), "page_id": ("int", 0), "position": ("int", 0),
 }
 
 
@@ -94,6 +96,9 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
                                                                      pk=spec.bill.header_key_column), [])
                if split else None)
     change_cols = [spec.column_for_field(f) for f in spec.change_time_fields]
+    # The landing table is a per-key index into the landed pages (landing.py): the newest
+    # version of each key is row ``position`` of page ``page_id``. ``payload`` holds the row's
+    # JSON only for rows landed before pages existed ('' otherwise).
     landing = sa.Table(
         spec.tables.landing, md,
         sa.Column(key, sa.BigInteger(), primary_key=True, autoincrement=False),
@@ -103,7 +108,23 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
         sa.Column("fetched_at", DATETIME3, nullable=False),
         sa.Column("run_id", RUN_ID),
         sa.Column("partition_key", PARTITION),
+        sa.Column("page_id", sa.BigInteger()),
+        sa.Column("position", sa.Integer()),
         *[sa.Index(f"ix_{spec.tables.landing}_{c.name}"[:64], c.name) for c in change_cols],
+        sa.Index(landing_page_index(spec), "page_id", "position"),
+        **UTF8MB4,
+    )
+    landing_pages = sa.Table(
+        pages_table_name(spec), md,
+        sa.Column("page_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True,
+                  autoincrement=True),
+        sa.Column("run_id", RUN_ID),
+        sa.Column("partition_key", PARTITION),
+        sa.Column("fetched_at", DATETIME3, nullable=False),
+        sa.Column("field_keys", sa.Text(), nullable=False),  # JSON list: the rows' field order
+        sa.Column("codec", sa.String(16), nullable=False),
+        sa.Column("row_count", sa.Integer(), nullable=False),
+        sa.Column("body", LONG_BLOB, nullable=False),
         **UTF8MB4,
     )
     clean = sa.Table(
@@ -128,7 +149,7 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
         sa.Column("partitions", sa.Text()),  # every partition that rejected the key (quarantine.py)
         **UTF8MB4,
     )
-    return Tables(target=target, landing=landing, clean=clean, quarantine=quarantine,
+    return Tables(target=target, landing=landing, landing_pages=landing_pages, clean=clean, quarantine=quarantine,
                   sync_log=sync_log_table(spec.tables.sync_log, md),
                   kinds={**BOOKKEEPING_KINDS, **{c.name: kind_of(c) for c in spec.columns}}, headers=headers)
 
@@ -147,6 +168,14 @@ def published_table(name: str, md: sa.MetaData, columns: list[sa.Column], indexe
         *indexes,
         **UTF8MB4,
     )
+
+
+def pages_table_name(spec: SyncSpec) -> str:
+    return f"{spec.tables.landing}_pages"[:64]
+
+
+def landing_page_index(spec: SyncSpec) -> str:
+    return f"ix_{spec.tables.landing}_page"[:64]
 
 
 def _bill_indexes(spec: SyncSpec) -> list[sa.Index]:

@@ -32,6 +32,9 @@ def _fold(rows: pd.DataFrame) -> pd.DataFrame:
     row's partitions. Latest, not newest change time: an UnAudit lowers a row's change time, and
     the quarantine must hold the version the source has now (reconciliation matches on it)."""
     rows = rows.reset_index(drop=True)
+    if not rows["record_key"].duplicated().any():  # the usual case: nothing to fold, no groupby
+        return rows.assign(**{PARTITIONS: [",".join(sorted(_split(p) | {k}))
+                                           for p, k in zip(rows[PARTITIONS], rows["partition_key"])]})
     parts = rows.groupby("record_key", sort=False).apply(
         lambda g: ",".join(sorted(set().union(*(_split(p) | {k} for p, k in zip(g[PARTITIONS], g["partition_key"]))))),
         include_groups=False)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-from pandera.errors import SchemaErrors
+from pandera.engines.pandas_engine import Engine
 
 from kd_assets.sync.spec import ColumnSpec, SyncSpec
 from kd_assets.sync.transform import CHANGE_TIME, CONVERSION_ERRORS, RAW, payload_json, record_key_text
@@ -85,43 +87,87 @@ def _clean_column(spec: SyncSpec, c: ColumnSpec, latest: pd.Timestamp) -> pa.Col
 
 
 def validate(spec: SyncSpec, frame: pd.DataFrame, now: pd.Timestamp | None = None) -> ValidationResult:
-    """Split one transformed chunk into clean rows and rejects with every failed check."""
-    reasons: dict[object, list[dict]] = {}
+    """Split one transformed chunk into clean rows and rejects with every failed check.
+
+    Each schema's checks run vectorised, column by column; a reason (a dict) is built only for a
+    row that fails. Reasons come in schema order: per column not_nullable, field_uniqueness, then
+    the column's checks (pandera's own order)."""
+    reasons: dict[int, list[dict]] = {}  # row position → its reasons
     if CONVERSION_ERRORS in frame:
-        for idx, errs in frame[CONVERSION_ERRORS].items():
+        for pos, errs in enumerate(frame[CONVERSION_ERRORS].tolist()):
             if errs:
-                reasons.setdefault(idx, []).extend(errs)
+                reasons[pos] = list(errs)
     by_name = {c.name: c for c in spec.columns}
-    for schema in (raw_schema(spec), clean_schema(spec, now)):
-        for idx, reason in _failed_checks(schema, frame, by_name):
-            found = reasons.setdefault(idx, [])
+    for schema in _schemas(spec, now if now is not None else source_now()):
+        for pos, reason in _failed_checks(schema, frame, by_name):
+            found = reasons.setdefault(pos, [])
             # Both schemas check the key; report each (check, column) once.
             if not any(r["check"] == reason["check"] and r["column"] == reason["column"] for r in found):
                 found.append(reason)
-    bad = frame.index.isin(list(reasons))
+    bad = np.zeros(len(frame), dtype=bool)
+    bad[list(reasons)] = True
     clean = frame.loc[~bad, [c.name for c in spec.columns] + [CHANGE_TIME]].reset_index(drop=True)
-    return ValidationResult(clean=clean, rejects=_rejects(spec, frame.loc[bad], reasons))
+    return ValidationResult(clean=clean, rejects=_rejects(spec, frame.iloc[np.flatnonzero(bad)],
+                                                          [reasons[p] for p in np.flatnonzero(bad)]))
+
+
+@lru_cache(maxsize=16)
+def _schemas(spec: SyncSpec, now: pd.Timestamp) -> tuple[pa.DataFrameSchema, pa.DataFrameSchema]:
+    """Both schemas, built once per spec and ``now`` (a run validates every chunk against one now)."""
+    return raw_schema(spec), clean_schema(spec, now)
 
 
 def _failed_checks(schema: pa.DataFrameSchema, frame: pd.DataFrame, by_name: dict[str, ColumnSpec]):
-    """Yield (row index, reason) for every failure case; schema-level failures are bugs: raise."""
+    """Yield (row position, reason) for every failing value; a frame without the schema's columns
+    or dtypes is a bug, not a reject: raise."""
+    for name, column in schema.columns.items():
+        if name not in frame or not column.dtype.check(Engine.dtype(frame[name].dtype), frame[name]):
+            got = frame[name].dtype if name in frame else "missing"
+            raise TypeError(f"{schema.name}: frame does not have the spec's shape or dtypes: "
+                            f"column {name!r} is {got}, the schema wants {column.dtype}")
+        values = pd.Series(frame[name].array, name=name)  # positions as labels
+        col = by_name.get(name)
+        for check, failed in _column_failures(column, values):
+            for pos in np.flatnonzero(failed):
+                value = values.iat[pos]
+                yield int(pos), {"check": check, "field": col.field if col else name, "column": name,
+                                 "value": None if pd.isna(value) else str(value)}
+
+
+def _column_failures(column: pa.Column, values: pd.Series):
+    """(check name, mask of failing rows) per failed check of one column, in pandera's order.
+    Nulls pass every check but not_nullable (pandera's ``ignore_na``)."""
+    if not column.nullable and values.hasnans:
+        yield "not_nullable", values.isna().to_numpy()
+    if column.unique and not values.is_unique:
+        dup = values.duplicated(keep=False).to_numpy() & values.notna().to_numpy()
+        if dup.any():
+            yield "field_uniqueness", dup
+    for check in column.checks:
+        if _all_within_length(check, values):
+            continue
+        out = check(values).check_output  # pandera leaves the nulls out when ignore_na
+        failed = out.index[~out.to_numpy(dtype=bool)]
+        if len(failed):
+            mask = np.zeros(len(values), dtype=bool)
+            mask[failed.to_numpy()] = True
+            yield check.error or check.name or str(check), mask
+
+
+def _all_within_length(check: pa.Check, values: pd.Series) -> bool:
+    """Shortcut for ``str_length`` (every varchar column has one): when the longest and shortest
+    texts fit, every row passes; otherwise pandera's check finds the rows that do not."""
+    stats = check.statistics
+    if check.name != "str_length" or stats.get("exact_value") is not None or values.dtype != object:
+        return False
     try:
-        schema.validate(frame, lazy=True)
-        return
-    except SchemaErrors as exc:
-        cases = exc.failure_cases
-    if cases["index"].isna().any():
-        wrong = cases[cases["index"].isna()]
-        raise TypeError(f"{schema.name}: frame does not have the spec's shape or dtypes:\n{wrong.to_string()}")
-    for case in cases.itertuples(index=False):
-        col = by_name.get(case.column)
-        value = case.failure_case
-        yield case.index, {
-            "check": str(case.check),
-            "field": col.field if col else case.column,
-            "column": case.column,
-            "value": None if pd.isna(value) else str(value),
-        }
+        lengths = list(map(len, [v for v in values.tolist() if v is not None]))
+    except TypeError:  # not text: pandera's check reports it
+        return False
+    if not lengths:
+        return True
+    lo, hi = stats.get("min_value"), stats.get("max_value")
+    return (lo is None or min(lengths) >= lo) and (hi is None or max(lengths) <= hi)
 
 
 def bill_line_names(spec: SyncSpec, row: pd.Series, raw) -> dict:
@@ -133,20 +179,20 @@ def bill_line_names(spec: SyncSpec, row: pd.Series, raw) -> dict:
             "entry_id": record_key_text(pick(b.entry_key_field, b.entry_key_column))}
 
 
-def _rejects(spec: SyncSpec, bad: pd.DataFrame, reasons: dict[object, list[dict]]) -> pd.DataFrame:
+def _rejects(spec: SyncSpec, bad: pd.DataFrame, reasons: list[list[dict]]) -> pd.DataFrame:
     key_pos = spec.field_keys.index(spec.key_field)
     rows = []
-    for idx, row in bad.iterrows():
+    for (_, row), why in zip(bad.iterrows(), reasons):
         raw = row[RAW] if RAW in bad else None
         key = raw[key_pos] if raw is not None else row[spec.key_column]
         if spec.bill:  # a line: keyed by its line key, named by its bill number in every reason
             key = row[spec.key_column] if pd.notna(row[spec.key_column]) else key
-            reasons[idx] = [{**r, **bill_line_names(spec, row, raw)} for r in reasons[idx]]
+            why = [{**r, **bill_line_names(spec, row, raw)} for r in why]
         rows.append({
             # The raw key names the record even when it failed to convert.
             "key": record_key_text(key),
             "change_time": row[CHANGE_TIME],
-            "reasons": reasons[idx],
+            "reasons": why,
             "payload": payload_json(spec, raw) if raw is not None else None,
         })
     return pd.DataFrame(rows, columns=REJECT_COLUMNS)

@@ -39,7 +39,7 @@ def decimal_text(s: pd.Series, scale: int) -> np.ndarray:
     """Fixed-point text with ``scale`` digits of each value (Decimal, int or float; 0 for missing).
     Decimals format exactly; formatting through float64 lost digits above ~9·10^13 at scale 2."""
     spec = f".{scale}f"
-    return np.array([format(v, spec) for v in s.fillna(0).tolist()], dtype=object)
+    return np.array([format(v, spec) for v in _filled(s, 0).tolist()], dtype=object)
 
 
 def sql_literals(values, kind: Kind) -> np.ndarray:
@@ -48,11 +48,11 @@ def sql_literals(values, kind: Kind) -> np.ndarray:
     s = pd.Series(values) if not isinstance(values, pd.Series) else values
     missing = s.isna().to_numpy()
     if name == "int":
-        text = s.fillna(0).astype("int64").to_numpy().astype(str).astype(object)
+        text = _filled(s, 0).astype("int64").astype(str).astype(object)
     elif name == "decimal":
         text = decimal_text(s, scale)
     elif name == "bool":
-        text = np.where(s.fillna(False).to_numpy(dtype=bool), "1", "0").astype(object)
+        text = np.where(_filled(s, False).astype(bool), "1", "0").astype(object)
     elif name == "datetime":
         dt = datetime_text(s.to_numpy(dtype="datetime64[ns]"))
         return np.array([NULL if v is None else "'" + v + "'" for v in dt], dtype=object)
@@ -60,6 +60,14 @@ def sql_literals(values, kind: Kind) -> np.ndarray:
         return _quoted_text(s.astype(object).tolist())
     text[missing] = NULL
     return text
+
+
+def _filled(s: pd.Series, fill) -> np.ndarray:
+    """The values with missing ones replaced by ``fill``, as a numpy array. Not ``fillna``: on an
+    object column that is all missing it downcasts, which pandas deprecates (FutureWarning)."""
+    if s.dtype != object:
+        return s.fillna(fill).to_numpy()
+    return s.to_numpy(dtype=object, na_value=fill)
 
 
 def sql_values_rows(columns: Sequence[np.ndarray]) -> list[str]:
@@ -99,11 +107,11 @@ def param_values(values, kind: Kind) -> list:
         return datetime_text(s.to_numpy(dtype="datetime64[ns]")).tolist()
     missing = s.isna().to_numpy()
     if name == "int":
-        arr = s.fillna(0).astype("int64").to_numpy().astype(object)
+        arr = _filled(s, 0).astype("int64").astype(object)
     elif name == "decimal":
-        arr = s.fillna(0).to_numpy(dtype="float64").round(scale).astype(object)
+        arr = _filled(s, 0).astype("float64").round(scale).astype(object)
     elif name == "bool":
-        arr = s.fillna(False).to_numpy(dtype=bool).astype(int).astype(object)
+        arr = _filled(s, False).astype(bool).astype(int).astype(object)
     else:
         arr = s.astype(object).to_numpy()
     arr[missing] = None
