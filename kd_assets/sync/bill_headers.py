@@ -25,13 +25,14 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync.billspec import ID_LIMIT, LINE_SHIFT, bill_of, header_column_names, line_column_names
+from kd_assets.sync.bill_headers_publish import lineless_keys, newest_headers, publish_lines
 from kd_assets.sync.bill_headers_read import merged_frames, merged_rows
 from kd_assets.sync.bulk import upsert_frame
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.lines import newest_per_bill, retire_missing_lines
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.store import DEFAULT_CHUNK_SIZE, TargetStore, insert_tombstones, utc_now
-from kd_assets.sync.transform import CHANGE_TIME, coerce_frame
+from kd_assets.sync.transform import CHANGE_TIME
 from kd_assets.sync.upsert import UpsertCounts, plan_upsert, update_forced
 
 _IN_BATCH = 2_000
@@ -68,40 +69,50 @@ class HeaderLinesStore(TargetStore):
         lplan = plan_upsert(lines, self._stored(self.tables.target, self.key, lines[self.key]), self.key, force_upto)
         head_force = {b: force_upto[b << LINE_SHIFT] for b in heads[self.bill_column].astype("int64")
                       if (b << LINE_SHIFT) in force_upto}
-        stored_heads = self._stored(self.tables.headers, self.bill_column, heads[self.bill_column])
-        hplan = plan_upsert(heads, stored_heads, self.bill_column, head_force)
-        lineless = heads[self.bill_column].isin(out.loc[~is_line, self.bill_column]).to_numpy()
-        hcounts = plan_upsert(heads[lineless], stored_heads, self.bill_column, head_force).counts
         now = utc_now()
         with self.engine.begin() as conn:
             lost = self._write(conn, self.tables.target, lines, lplan, self.line_names, self.key, force_upto, run_id)
-            lost_heads = self._write(conn, self.tables.headers, heads, hplan, self.header_names, self.bill_column,
-                                     head_force, run_id)
+            counts = self._publish_headers(conn, heads, set(out.loc[~is_line, self.bill_column].astype("int64")),
+                                           head_force, run_id)
             bills = newest_per_bill(out, self.bill_column, CHANGE_TIME)
             # Only the newest version's lines are present: a clean chunk may still hold older ones.
             newest = out[CHANGE_TIME] == out.groupby(self.bill_column)[CHANGE_TIME].transform("max")
             removed = retire_missing_lines(conn, self, bills, out.loc[newest, self.key].astype("int64"), run_id, now)
             self._forget_stale_lineless(conn, bills)
-        lost_lineless = min(lost_heads, hcounts.updated)
-        return (lplan.counts.moved_to_older(lost) + hcounts.moved_to_older(lost_lineless)).with_lines_removed(removed)
+        return (lplan.counts.moved_to_older(lost) + counts).with_lines_removed(removed)
+
+    def _publish_headers(self, conn: sa.Connection, heads: pd.DataFrame, lineless: set[int],
+                         force_upto: Mapping[int, dt.datetime], run_id: str) -> UpsertCounts:
+        """Upsert one row per bill (guarded; forced up to ``force_upto``); returns the counts of the
+        bills without lines (``lineless``), whose header is their only row."""
+        stored = self._stored(self.tables.headers, self.bill_column, heads[self.bill_column])
+        plan = plan_upsert(heads, stored, self.bill_column, force_upto)
+        mine = heads[self.bill_column].astype("int64").isin(lineless).to_numpy()
+        counts = plan_upsert(heads[mine], stored, self.bill_column, force_upto).counts
+        lost = self._write(conn, self.tables.headers, heads, plan, self.header_names, self.bill_column, force_upto,
+                           run_id)
+        return counts.moved_to_older(min(lost, counts.updated))
 
     def publish_clean(self, window_start: dt.datetime | None, window_end: dt.datetime, run_id: str,
                       chunk_size: int = DEFAULT_CHUNK_SIZE, on_chunk=None) -> UpsertCounts:
-        """The window's clean rows, chunk by chunk through ``upsert_target`` (a header and its
-        lines go to two tables, so the single ``INSERT … SELECT`` of the lines layout does not fit)."""
+        """Publish the window's clean rows inside the database, chunk by key range: lines by the
+        lines layout's ``INSERT … SELECT``, headers one row per bill (bill_headers_publish.py);
+        then the lines each bill's new version lacks are soft-deleted, all in one transaction."""
         c, total = self.tables.clean, UpsertCounts()
-        window = self.in_window(c, window_start, window_end)
-        cols = [c.c[col.name] for col in self.spec.columns] + [c.c.change_time]
-        # Keys first, then the rows of their key range: selecting every column under the OR of the
-        # change-time windows made MariaDB sort the whole window per page (2 s a page, measured).
-        for keys in self._keyset(c, [c.c[self.key]], window, chunk_size):
-            with self.engine.connect() as conn:
-                rows = conn.execute(sa.select(*cols).where(c.c[self.key] >= keys[0][0], c.c[self.key] <= keys[-1][0],
-                                                           window).order_by(c.c[self.key])).all()
-            frame = coerce_frame(self.spec, pd.DataFrame(rows, columns=[col.name for col in cols]))
-            total += self.upsert_target(frame, run_id)
+        for keys in self._keyset(c, [c.c[self.key]], self.in_window(c, window_start, window_end), chunk_size):
+            lo, hi, now = keys[0][0], keys[-1][0], utc_now()
+            lineless = lineless_keys([k for (k,) in keys])
+            with self.engine.begin() as conn:
+                total += publish_lines(conn, self, lo, hi, lineless, window_start, window_end, run_id, now)
+                heads = newest_headers(conn, self, lo, hi, window_start, window_end)
+                heads["row_hash"] = row_signature(self.header_spec, heads)
+                total += self._publish_headers(conn, heads, {bill_of(k) for k in lineless}, {}, run_id)
+                bills = {int(b): pd.Timestamp(t).to_pydatetime()
+                         for b, t in zip(heads[self.bill_column], heads[CHANGE_TIME])}
+                total += UpsertCounts(lines_removed=retire_missing_lines(conn, self, bills, (), run_id, now))
+                self._forget_stale_lineless(conn, bills)
             if on_chunk is not None:
-                on_chunk(len(frame))
+                on_chunk(len(keys))
         return total
 
     def _header_frame(self, out: pd.DataFrame) -> pd.DataFrame:
