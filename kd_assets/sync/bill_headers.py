@@ -66,7 +66,8 @@ class HeaderLinesStore(TargetStore):
         is_line = out[self.spec.bill.entry_key_column].fillna(0).astype("int64").to_numpy() != 0
         lines = out[is_line].reset_index(drop=True)
         heads = self._header_frame(out)
-        lplan = plan_upsert(lines, self._stored(self.tables.target, self.key, lines[self.key]), self.key, force_upto)
+        stored_lines = self._stored_in(self.tables.target, self.key, lines[self.key])
+        lplan = plan_upsert(lines, stored_lines, self.key, force_upto)
         head_force = {b: force_upto[b << LINE_SHIFT] for b in heads[self.bill_column].astype("int64")
                       if (b << LINE_SHIFT) in force_upto}
         now = utc_now()
@@ -85,7 +86,7 @@ class HeaderLinesStore(TargetStore):
                          force_upto: Mapping[int, dt.datetime], run_id: str) -> UpsertCounts:
         """Upsert one row per bill (guarded; forced up to ``force_upto``); returns the counts of the
         bills without lines (``lineless``), whose header is their only row."""
-        stored = self._stored(self.tables.headers, self.bill_column, heads[self.bill_column])
+        stored = self._stored_in(self.tables.headers, self.bill_column, heads[self.bill_column])
         plan = plan_upsert(heads, stored, self.bill_column, force_upto)
         mine = heads[self.bill_column].astype("int64").isin(lineless).to_numpy()
         counts = plan_upsert(heads[mine], stored, self.bill_column, force_upto).counts
@@ -145,19 +146,8 @@ class HeaderLinesStore(TargetStore):
                 if stale:
                     conn.execute(table.delete().where(table.c[self.key].in_(stale)))
 
-    def _stored(self, table: sa.Table, key: str, keys: pd.Series) -> pd.DataFrame:
-        rows, q = [], quoter(self.engine)
-        with self.engine.connect() as conn:
-            for batch in _batches([int(k) for k in keys]):
-                # Keys are ints rendered by us: literals, far cheaper than thousands of bind parameters.
-                rows += conn.execute(sa.text(
-                    f"SELECT {q(key)}, change_time, row_hash, is_deleted FROM {q(table.name)}"
-                    f" WHERE {q(key)} IN ({_ints(batch)})"
-                ).columns(table.c[key], table.c.change_time, table.c.row_hash, table.c.is_deleted)).all()
-        stored = pd.DataFrame(rows, columns=[key, "stored_change_time", "stored_hash", "stored_deleted"])
-        stored[key] = stored[key].astype("Int64")
-        stored["stored_change_time"] = pd.to_datetime(stored["stored_change_time"]).astype("datetime64[ns]")
-        return stored
+    def _stored_in(self, table: sa.Table, key: str, keys) -> pd.DataFrame:
+        return self._stored_state(pd.Series(keys), table, key)
 
     # ---- deletes, tombstones, signatures --------------------------------------------------
 
@@ -240,7 +230,7 @@ class HeaderLinesStore(TargetStore):
         """Stored change time of each line key held, and each bill's header under its no-line key."""
         keys = [int(k) for k in keys]
         found = super().change_times(keys)
-        stored = self._stored(self.tables.headers, self.bill_column, pd.Series(sorted({bill_of(k) for k in keys})))
+        stored = self._stored_in(self.tables.headers, self.bill_column, pd.Series(sorted({bill_of(k) for k in keys})))
         for bill, stamp in zip(stored[self.bill_column], stored["stored_change_time"]):
             found[int(bill) << LINE_SHIFT] = stamp.to_pydatetime()
         return found

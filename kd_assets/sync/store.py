@@ -242,8 +242,9 @@ class TargetStore(SyncLog):
                 on_chunk(len(chunk))
         return total
 
-    def _stored_state(self, keys: pd.Series) -> pd.DataFrame:
-        t, key, q = self.tables.target, self.key, quoter(self.engine)
+    def _stored_state(self, keys: pd.Series, table: sa.Table | None = None, key: str | None = None) -> pd.DataFrame:
+        """Stored change time, signature and deletion of ``keys`` in the target (or ``table`` by ``key``)."""
+        t, key, q = self.tables.target if table is None else table, key or self.key, quoter(self.engine)
         rows = []
         with self.engine.connect() as conn:
             for batch in _batches([int(k) for k in keys], _IN_BATCH):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import textwrap
 
-import dagster as dg
 import pandas as pd
 import sqlalchemy as sa
 import yaml
