@@ -1,12 +1,12 @@
 """A form's partitioned asset checks that read the target database after a run."""
 
 import dagster as dg
-import sqlalchemy as sa
 
 from kd_assets.defs.runs import source_window
 from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.sync.billchecks import duplicate_lines, headerless_bills
+from kd_assets.sync.targetchecks import duplicate_business_keys
 
 
 def build_checks(form: FormSettings) -> list[dg.AssetChecksDefinition]:
@@ -65,19 +65,9 @@ def build_unique_keys(form: FormSettings) -> dg.AssetChecksDefinition:
     @dg.asset_check(asset=form.names.clean, name="unique_keys", partitions_def=form.partitions, blocking=False,
                     description=f"No two clean rows of the window share {' + '.join(business_key)}.")
     def unique_keys(context: dg.AssetCheckExecutionContext, target_db: MySQLResource) -> dg.AssetCheckResult:
-        store = target_db.store(spec)
-        start, end = source_window(context, form.partitions)
-        t = store.tables.clean
-        cols = [t.c[name] for name in business_key]
-        in_window = store.in_window(t, start, end)
-        dupes = (sa.select(*cols, sa.func.count().label("rows"))
-                 .where(in_window, *[c.is_not(None) for c in cols])
-                 .group_by(*cols).having(sa.func.count() > 1))
-        with store.engine.connect() as conn:
-            groups = conn.execute(dupes.order_by(*cols).limit(20)).all()
-            n = conn.execute(sa.select(sa.func.count()).select_from(dupes.subquery())).scalar_one()
-        samples = [dict(zip([*business_key, "rows"], g)) for g in groups]
-        return dg.AssetCheckResult(passed=n == 0, severity=dg.AssetCheckSeverity.WARN,
-                                   metadata={"duplicate_groups": n, "samples": dg.MetadataValue.json(samples)})
+        found = duplicate_business_keys(target_db.store(spec), *source_window(context, form.partitions))
+        return dg.AssetCheckResult(passed=found.passed, severity=dg.AssetCheckSeverity.WARN,
+                                   metadata={"duplicate_groups": found.groups,
+                                             "samples": dg.MetadataValue.json(found.samples)})
 
     return unique_keys

@@ -19,7 +19,7 @@ from kd_assets.defs.run_history import RANGE_END, RANGE_START, RunHistory
 from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource
 from kd_assets.kingdee import Window
-from kd_assets.kingdee.filters import combine, field_key, keyset_predicate, literal
+from kd_assets.kingdee.filters import combine, compare, field_key, keyset_predicate, literal
 from kd_assets.sync import SyncSpec, source_now
 from kd_assets.sync.pending import keyed_probe_rows, newest_synced_change_time, pending_changes, probe_change_times
 
@@ -30,15 +30,21 @@ FAR_FUTURE = dt.datetime(9999, 1, 1)
 class Resume:
     """Where a cut probe stopped: the first page-key field of the last row read (a bill's id).
 
-    A bill's lines may straddle the cut, so its slice resumes *at* that bill (``inclusive``),
-    unless the whole slice was that one bill (then after it, or the probe would stand still).
+    ``max_probe_rows`` counts rows, so bill lines (what a probe costs). A bill's lines may straddle
+    the cut, so its slice resumes *at* that bill (``inclusive``); when the whole slice was that one
+    bill (more lines than the cap), it resumes inside it, after the last line read (``entry``): the
+    lines past the cut are probed too, and the probe never stands still.
     """
 
     key: int
     inclusive: bool = False
+    entry: int | None = None
 
     def predicate(self, spec: SyncSpec) -> str:
         first = spec.key_fields[0]
+        if self.entry is not None:
+            same_bill = f"{compare(first, '=', self.key)} and {keyset_predicate(spec.key_fields[1], self.entry)}"
+            return f"{keyset_predicate(first, self.key)} or ({same_bill})"
         if self.inclusive:
             return f"{field_key(first)} >= {literal(self.key)}"
         return keyset_predicate(first, self.key)
@@ -61,7 +67,9 @@ def _probe(client, spec: SyncSpec, since: dt.datetime, limit: int,
         rows.extend(keyed_probe_rows(spec, page))
         if len(rows) >= limit:
             last = int(page[-1][0])
-            return rows, Resume(last, inclusive=bool(spec.bill) and int(first) != last)
+            if spec.bill and int(first) == last:
+                return rows, Resume(last, entry=int(page[-1][1] or 0))
+            return rows, Resume(last, inclusive=bool(spec.bill))
     return rows, None
 
 
@@ -76,7 +84,9 @@ def _resume(cursor: str | None) -> Resume | None:
         key = saved.get("resume_after_key")
     except (ValueError, AttributeError):
         return None
-    return Resume(key, bool(saved.get("resume_inclusive"))) if isinstance(key, int) else None
+    entry = saved.get("resume_entry")
+    return Resume(key, bool(saved.get("resume_inclusive")), entry if isinstance(entry, int) else None) \
+        if isinstance(key, int) else None
 
 
 def _partitions_to_run(form: FormSettings, context: dg.SensorEvaluationContext, history: RunHistory,
@@ -155,7 +165,8 @@ def build_change_sensor(form: FormSettings, job) -> dg.SensorDefinition:
         cursor = json.dumps({"watermark": watermark.isoformat(sep=" "), "probed_rows": len(probed),
                              "pending_rows": len(pending), "requested": sorted(runnable),
                              "resume_after_key": resume and resume.key,
-                             "resume_inclusive": bool(resume and resume.inclusive)})
+                             "resume_inclusive": bool(resume and resume.inclusive),
+                             "resume_entry": resume and resume.entry})
         if not runnable:
             reason = f"No unsynced changes since {since:%Y-%m-%d %H:%M:%S}" if not pending else "; ".join(notes)
             return dg.SensorResult(skip_reason=reason, cursor=cursor)

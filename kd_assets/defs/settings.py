@@ -95,7 +95,8 @@ class SensorSettings:
         return dt.timedelta(seconds=from_env(self.lag_s, "KD_SENSOR_LAG_S", 2 * 86400.0, float))
 
     def max_rows(self) -> int:
-        """Rows one probe may read; the rest are found by the next ticks (KD_SENSOR_MAX_PROBE_ROWS)."""
+        """Rows one probe may read, each bill line counting as one; the rest are found by the next
+        ticks (KD_SENSOR_MAX_PROBE_ROWS)."""
         return int(from_env(self.max_probe_rows, "KD_SENSOR_MAX_PROBE_ROWS", 10_000, float))
 
     @staticmethod

@@ -29,7 +29,7 @@ from kd_assets.sync.bill_headers_publish import lineless_keys, newest_headers, p
 from kd_assets.sync.bill_headers_read import merged_frames, merged_rows
 from kd_assets.sync.bulk import upsert_frame
 from kd_assets.sync.identifiers import quoter
-from kd_assets.sync.lines import newest_per_bill, retire_missing_lines
+from kd_assets.sync.lines import newest_per_bill, retire_missing_in_range, retire_missing_lines
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.store import DEFAULT_CHUNK_SIZE, TargetStore, insert_tombstones, utc_now
 from kd_assets.sync.transform import CHANGE_TIME
@@ -110,7 +110,8 @@ class HeaderLinesStore(TargetStore):
                 total += self._publish_headers(conn, heads, {bill_of(k) for k in lineless}, {}, run_id)
                 bills = {int(b): pd.Timestamp(t).to_pydatetime()
                          for b, t in zip(heads[self.bill_column], heads[CHANGE_TIME])}
-                total += UpsertCounts(lines_removed=retire_missing_lines(conn, self, bills, (), run_id, now))
+                window = self.in_window(c, window_start, window_end)
+                total += UpsertCounts(lines_removed=retire_missing_in_range(conn, self, lo, hi, window, run_id, now))
                 self._forget_stale_lineless(conn, bills)
             if on_chunk is not None:
                 on_chunk(len(keys))

@@ -26,7 +26,9 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from kd_assets.sync.bulk import upsert_frame
+from kd_assets.sync.bulk import is_mysql, upsert_frame
+from kd_assets.sync.ddl import landing_change_field_indexes
+from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.lines import row_keys
 from kd_assets.sync.transform import CHANGE_TIME, convert_column, payloads_json, record_key_text
 
@@ -36,7 +38,7 @@ except ImportError:  # a dependency; without it pages are written with zlib
     _lz4 = None
 
 _IN_BATCH = 500  # page ids per IN (...)
-_PAGES_PER_READ = 4  # pages read and decoded at a time: a few MB, whatever the chunk size
+_PAGES_PER_READ = 2  # pages read and decoded at a time: a few MB, whatever the chunk size
 # Page bodies are ASCII JSON (non-ASCII escaped): any text Kingdee sends, even a lone surrogate,
 # encodes, and compression takes back the size the escapes add.
 _encode_rows = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), default=str).encode
@@ -247,14 +249,20 @@ def prune_pages(store) -> int:
     return len(orphans)
 
 
-def migrate_landing(engine: sa.Engine, tables, changes: list[str]) -> list[str]:
-    """After ``ensure_tables``: a landing table made before pages gets its page index (its old
-    rows keep their JSON payload and are read as they are)."""
-    name = tables.landing.name
+def migrate_landing(engine: sa.Engine, store, changes: list[str]) -> list[str]:
+    """After ``ensure_tables``: a landing table made before pages gets the page and change-time
+    indexes and loses its per-change-field ones (its rows keep their JSON payload and are read as
+    they are: nothing is rewritten)."""
+    name = store.tables.landing.name
     with engine.begin() as conn:
         have = {ix["name"] for ix in sa.inspect(conn).get_indexes(name)}
-        for index in tables.landing.indexes:
+        for index in store.tables.landing.indexes:
             if index.name not in have:
                 index.create(conn)
                 changes.append(f"created index {index.name} on {name}")
+        for old in landing_change_field_indexes(store.spec):
+            if old in have:
+                q = quoter(conn)
+                conn.exec_driver_sql(f"DROP INDEX {q(old)}" + (f" ON {q(name)}" if is_mysql(conn) else ""))
+                changes.append(f"dropped index {old} on {name}")
     return changes

@@ -4,11 +4,15 @@ no longer returned are soft-deleted, in the same transaction.
 Which lines a version has is what was *landed* for it: every fetched line is landed with the
 bill's change time B (rejected lines too, so a line quarantined at B keeps its last good version
 instead of vanishing). A published line of the bill whose change time is below B and which was
-not landed at B or later no longer exists: it is marked deleted and stamped with B. The stamp is
-the guard: a run holding an older version of the bill (change time < B) is "older" for every
-line, so it can neither resurrect the removed line (``plan_upsert``/``publish_range`` skip it) nor
-remove lines of the newer version (only lines below *its* change time are candidates). The
-statement re-checks ``change_time < B`` itself, so a concurrent newer publish wins.
+not landed at B or later no longer exists: it is marked deleted and stamped just below B (B − 1 ms,
+``RETIRED_BELOW``). The stamp is the guard: a run holding an older version of the bill (change time
+< B) is "older" for every line, so it can neither resurrect the removed line (``plan_upsert``/
+``publish_range`` skip it) nor remove lines of the newer version (only lines below *its* change
+time are candidates). The statement re-checks the change time itself, so a concurrent newer
+publish wins. Just below, not at B: the evidence may be partial (a fetch that broke after a page
+landed part of version B, or a bill saved while its pages were read), and a line that version B
+does hold must come back with the next fetch of B; a line soft-deleted *at* its version stays
+deleted when that version comes in again (``plan_upsert``), as a reconciliation delete must.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from kd_assets.sync.billspec import line_keys
 from kd_assets.sync.transform import convert_column
 
 _IN_BATCH = 2_000
+RETIRED_BELOW = dt.timedelta(milliseconds=1)  # change_time is datetime(3): the version just below B
 
 
 def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.datetime], present: Iterable[int],
@@ -32,7 +37,7 @@ def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.date
     if not bills:
         return 0
     bill_col, key = store.spec.bill.header_key_column, store.key
-    t, landing = store.tables.target, store.tables.landing
+    t = store.tables.target
     newest = {int(b): pd.Timestamp(v) for b, v in bills.items()}
     candidates: dict[int, pd.Timestamp] = {}
     for batch in _batches(sorted(newest)):
@@ -42,6 +47,32 @@ def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.date
                 candidates[int(k)] = newest[int(bill)]
     for k in set(map(int, present)) & candidates.keys():
         del candidates[k]
+    return _retire(conn, store, candidates, run_id, now)
+
+
+def retire_missing_in_range(conn: sa.Connection, store, lo: int, hi: int, window, run_id: str,
+                            now: dt.datetime) -> int:
+    """``retire_missing_lines`` for the bills of the clean lines with keys in [lo, hi] matching
+    ``window`` (what one chunk of ``publish_clean`` published), each at its newest change time B.
+
+    The database picks the candidates: only live lines older than their bill's B come back, not
+    every line of the chunk's bills, so an initial load reads nothing back and neither memory
+    nor time grows with the lines per bill (a 2,000-line bill straddling chunks was re-read whole
+    by each of them)."""
+    c, t = store.tables.clean, store.tables.target
+    bill_col, key = store.spec.bill.header_key_column, store.key
+    newest = (sa.select(c.c[bill_col].label("bill"), sa.func.max(c.c.change_time).label("newest"))
+              .where(c.c[key] >= lo, c.c[key] <= hi, window).group_by(c.c[bill_col]).subquery())
+    older = (sa.select(t.c[key], newest.c.newest)
+             .select_from(t.join(newest, t.c[bill_col] == newest.c.bill))
+             .where(t.c.is_deleted == sa.false(), t.c.change_time < newest.c.newest))
+    candidates = {int(k): pd.Timestamp(b) for k, b in conn.execute(older)}
+    return _retire(conn, store, candidates, run_id, now)
+
+
+def _retire(conn: sa.Connection, store, candidates: dict[int, pd.Timestamp], run_id: str, now: dt.datetime) -> int:
+    """Mark deleted, stamped just below B, the candidate lines (key → B) not landed at B or later."""
+    key, t, landing = store.key, store.tables.target, store.tables.landing
     for batch in _batches(sorted(candidates)):
         for k, ct in conn.execute(sa.select(landing.c[key], landing.c.change_time).where(landing.c[key].in_(batch))):
             if ct is not None and pd.Timestamp(ct) >= candidates[int(k)]:
@@ -54,27 +85,18 @@ def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.date
     retired = 0
     # One statement per bill version (lines of one bill share it), not per line.
     for version, keys in by_version.items():
-        stamp = version.to_pydatetime()
+        newer = version.to_pydatetime()
+        stamp = newer - RETIRED_BELOW
         for batch in _batches(keys):
-            retired += conn.execute(t.update().where(t.c[key].in_(batch), t.c.change_time < stamp,
+            retired += conn.execute(t.update().where(t.c[key].in_(batch), t.c.change_time < newer,
                                                      t.c.is_deleted == sa.false())
                                     .values(is_deleted=True, deleted_at=now, run_id=run_id,
                                             change_time=stamp)).rowcount
             # Their staged older versions go too: left in clean, a re-run of an old window would
             # count them as pending and clean_target_diff would report them.
             for table in (landing, store.tables.clean):
-                conn.execute(table.delete().where(table.c[key].in_(batch), table.c.change_time < stamp))
+                conn.execute(table.delete().where(table.c[key].in_(batch), table.c.change_time < newer))
     return int(retired)
-
-
-def newest_in_range(conn: sa.Connection, store, lo: int, hi: int, window) -> dict[int, dt.datetime]:
-    """Bill id → newest change time of the clean lines with keys in [lo, hi] matching ``window``:
-    the bills one chunk of ``publish_clean`` published."""
-    c = store.tables.clean
-    bill = c.c[store.spec.bill.header_key_column]
-    rows = conn.execute(sa.select(bill, sa.func.max(c.c.change_time))
-                        .where(c.c[store.key] >= lo, c.c[store.key] <= hi, window).group_by(bill))
-    return {int(b): newest for b, newest in rows}
 
 
 def row_keys(spec, rows, key_pos: int):

@@ -114,33 +114,42 @@ def update_forced(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], 
 
 
 def publish_range(conn: sa.Connection, store, lo: int, hi: int, window_start: dt.datetime | None,
-                  window_end: dt.datetime, run_id: str, synced_at: dt.datetime) -> UpsertCounts:
-    """Publish the clean rows with keys in [lo, hi] and a change field in the window.
+                  window_end: dt.datetime, run_id: str, synced_at: dt.datetime,
+                  keys: Sequence[int] | None = None) -> UpsertCounts:
+    """Publish the clean rows with keys in [lo, hi] (or in ``keys``) and a change field in the window.
 
     ``window_start=None`` (the first partition, holding all history) drops the lower bound.
+    ``keys``: the chunk's own keys, for a sparse window (a day's changes spread over all keys),
+    read by primary key instead of scanning the range between them.
     """
     q, target = quoter(conn), store.tables.target.name
     key = q(store.key)
     lower = "" if window_start is None else "c.{col} >= :start AND "
     window = " OR ".join(f"({lower.format(col=q(c.name))}c.{q(c.name)} < :end)" for c in store.spec.change_columns)
-    source = (f" FROM {q(store.tables.clean.name)} c LEFT JOIN {q(target)} t ON t.{key} = c.{key}"
-              f" WHERE c.{key} >= :lo AND c.{key} <= :hi AND ({window})")
-    # Nothing to publish: the same version, or the version a row was soft-deleted at (see plan_upsert).
-    same = "(c.change_time = t.change_time AND (t.is_deleted = 1 OR c.row_hash = t.row_hash))"
+    picked = f"c.{key} IN ({_int_list(keys)})" if keys is not None else f"c.{key} >= :lo AND c.{key} <= :hi"
     bounds = {"end": window_end} if window_start is None else {"start": window_start, "end": window_end}
     params = {"lo": lo, "hi": hi, **bounds, "run_id": run_id, "now": synced_at}
     types = [sa.bindparam(n, type_=sa.DateTime()) for n in bounds]
+    spec_cols = [c.name for c in store.spec.columns]
+    columns = spec_cols + ["row_hash", "synced_at", "run_id", "is_deleted", "deleted_at", CHANGE_TIME]
+    values = [f"c.{q(c)}" for c in spec_cols] + ["c.row_hash", ":now", ":run_id", "0", "NULL",
+                                                 "c.change_time"]
+    head = f"INSERT INTO {q(target)} ({name_list(q, columns)}) SELECT {', '.join(values)}"
+    if keys is None and is_mysql(conn):
+        fresh = _insert_into_empty_range(conn, store, head + f" FROM {q(store.tables.clean.name)} c"
+                                         f" WHERE {picked} AND ({window})", types, params)
+        if fresh is not None:
+            return fresh
+    source = (f" FROM {q(store.tables.clean.name)} c LEFT JOIN {q(target)} t ON t.{key} = c.{key}"
+              f" WHERE {picked} AND ({window})")
+    # Nothing to publish: the same version, or the version a row was soft-deleted at (see plan_upsert).
+    same = "(c.change_time = t.change_time AND (t.is_deleted = 1 OR c.row_hash = t.row_hash))"
     n, inserted, older, unchanged = conn.execute(sa.text(
         f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.{key} IS NULL THEN 1 ELSE 0 END), 0),"
         f" COALESCE(SUM(CASE WHEN c.change_time < t.change_time THEN 1 ELSE 0 END), 0),"
         f" COALESCE(SUM(CASE WHEN {same} THEN 1 ELSE 0 END), 0)" + source).bindparams(*types),
         {k: params[k] for k in ("lo", "hi", *bounds)}).one()
-    spec_cols = [c.name for c in store.spec.columns]
-    columns = spec_cols + ["row_hash", "synced_at", "run_id", "is_deleted", "deleted_at", CHANGE_TIME]
-    values = [f"c.{q(c)}" for c in spec_cols] + ["c.row_hash", ":now", ":run_id", "0", "NULL",
-                                                 "c.change_time"]
-    insert = (f"INSERT INTO {q(target)} ({name_list(q, columns)}) SELECT {', '.join(values)}" + source
-              + f" AND (t.{key} IS NULL OR (c.change_time >= t.change_time AND NOT {same}))")
+    insert = head + source + f" AND (t.{key} IS NULL OR (c.change_time >= t.change_time AND NOT {same}))"
     if is_mysql(conn):
         # Qualified: the SELECT joins tables with the same column names.
         insert += mysql_update_clause(columns, [store.key], CHANGE_TIME, qualifier=target)
@@ -149,3 +158,53 @@ def publish_range(conn: sa.Connection, store, lo: int, hi: int, window_start: dt
     conn.execute(sa.text(insert).bindparams(*types, sa.bindparam("now", type_=sa.DateTime())), params)
     return UpsertCounts(inserted=int(inserted), updated=int(n - inserted - older - unchanged),
                         unchanged=int(unchanged), skipped_older=int(older))
+
+
+def _insert_into_empty_range(conn: sa.Connection, store, insert: str, types, params) -> UpsertCounts | None:
+    """A key range the target holds no row of (an initial load) takes a plain INSERT … SELECT:
+    no join with the target, no counting query, no conflict clause; every row is new.
+
+    There is nothing to guard against only while the range stays empty: should a concurrent run
+    write a key of it after the probe, the INSERT fails on that duplicate key, its savepoint is
+    rolled back, and None sends the range down the guarded path. MySQL only (SQLite keeps the
+    guarded path: its savepoints under pysqlite's transaction handling are not worth the risk).
+    """
+    t, key = store.tables.target, store.key
+    if conn.execute(sa.select(t.c[key]).where(t.c[key] >= params["lo"], t.c[key] <= params["hi"]).limit(1)).first():
+        return None
+    try:
+        with conn.begin_nested():
+            written = conn.execute(sa.text(insert).bindparams(*types, sa.bindparam("now", type_=sa.DateTime())),
+                                   params).rowcount
+    except sa.exc.IntegrityError as exc:
+        if getattr(exc.orig, "args", (None,))[0] != _DUPLICATE_KEY:
+            raise
+        return None
+    return UpsertCounts(inserted=int(written))
+
+
+_DUPLICATE_KEY = 1062  # MySQL ER_DUP_ENTRY
+
+
+def sparse_window_keys(conn: sa.Connection, store, window_start: dt.datetime | None, window_end: dt.datetime,
+                       limit: int) -> list[int] | None:
+    """The window's clean keys in order when there are at most ``limit`` of them, else None.
+
+    Read from the change-time indexes alone (one range per change column, unioned), never from
+    the rows: a day's changes are spread over all keys, and a key-range scan or an index merge
+    that re-checks every row read them from disk again for every chunk (measured at 1M rows with
+    a 128 MB buffer pool: 15 s to publish 10,000 changed rows). The first partition's window
+    (no lower bound) holds all history: None, paged by key range instead.
+    """
+    if window_start is None:
+        return None
+    t = store.tables.clean
+    ranges = sa.union(*[sa.select(t.c[store.key].label("k"))
+                        .where(t.c[c.name] >= window_start, t.c[c.name] < window_end)
+                        for c in store.spec.change_columns]).subquery()
+    keys = conn.execute(sa.select(ranges.c.k).order_by(ranges.c.k).limit(limit + 1)).scalars().all()
+    return [int(k) for k in keys] if len(keys) <= limit else None
+
+
+def _int_list(keys: Sequence[int]) -> str:
+    return ",".join(str(int(k)) for k in keys)

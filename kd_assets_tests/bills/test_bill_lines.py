@@ -6,7 +6,9 @@ from __future__ import annotations
 from kd_assets.sync.schemas import validate
 from kd_assets.sync.transform import to_frame
 
-from .conftest import FORM, NOW, SPEC, advance, fetch, line, live_lines, new_bill, source_lines, sync
+from .conftest import (
+    FORM, NOW, SPEC, advance, fetch, land, line, live_lines, new_bill, source_lines, stage_and_publish, sync,
+)
 
 VALUE_COLUMNS = ["bill_no", "document_status", "material_number", "qty", "price", "all_amount", "stock_out_qty"]
 
@@ -66,6 +68,22 @@ def test_a_bill_emptied_then_refilled_is_kept_as_a_header_row_in_between(sim, cl
     assert_target_is_source(client, lines_store)
 
 
+def test_a_long_bill_straddling_publish_chunks_loses_exactly_its_removed_lines(sim, client, lines_store):
+    # 130 lines over chunks of 40: each chunk publishes part of the bill, none may retire the rest.
+    bill = client.save(FORM, {"FCustId": {"FNumber": "CUST000002"}, "FDate": "2025-07-01", "FSaleOrderEntry": [
+        line(f"MAT{i % 9 + 1:06d}", i + 1, 1.5) for i in range(130)]})["Id"]
+    assert sync(client, lines_store, "run-1").lines_removed == 0
+    entries = [r[SPEC.field_keys.index("FSaleOrderEntry_FEntryID")] for r in lines_of(client, bill)]
+    advance(sim)
+    client.save(FORM, {"FID": bill, "FSaleOrderEntry": [{"FEntryID": e} for e in entries[::2]]})
+
+    assert sync(client, lines_store, "run-2").lines_removed == 65
+
+    assert sorted(e for b, e in live_lines(lines_store) if b == bill) == entries[::2]
+    assert_target_is_source(client, lines_store)
+    assert sync(client, lines_store, "run-3").lines_removed == 0
+
+
 def test_an_older_run_cannot_resurrect_a_removed_line_nor_remove_the_newer_lines(sim, client, lines_store):
     bill = new_bill(client, 3)
     sync(client, lines_store, "run-1")
@@ -83,10 +101,34 @@ def test_an_older_run_cannot_resurrect_a_removed_line_nor_remove_the_newer_lines
     assert_target_is_source(client, lines_store)
 
 
+def test_lines_a_broken_fetch_never_landed_come_back_with_the_next_fetch_of_their_version(sim, client, lines_store):
+    # A slow run fetches a bill's version; the bill is saved again; a second run's fetch breaks after
+    # its first page, landing only some lines of the newer version; then the slow run lands and
+    # publishes. The lines the broken fetch never landed are retired on that partial evidence, but
+    # the newer version itself must bring them back (not only the next reconciliation).
+    bill = new_bill(client, 5)
+    sync(client, lines_store, "run-1")
+    advance(sim)
+    client.save(FORM, {"FID": bill, "FSaleOrderEntry": [{"FEntryID": r[SPEC.field_keys.index(
+        "FSaleOrderEntry_FEntryID")], "FQty": 2.0} for r in lines_of(client, bill)]})
+    slow = lines_of(client, bill)
+    advance(sim)
+    client.save(FORM, {"FID": bill, "FSaleOrderEntry": [{"FEntryID": r[SPEC.field_keys.index(
+        "FSaleOrderEntry_FEntryID")], "FQty": 3.0} for r in slow]})
+    land(lines_store, lines_of(client, bill)[:2], "run-broken")  # its first page, then the fetch broke
+    land(lines_store, slow, "run-slow")
+    stage_and_publish(lines_store, "run-slow")
+    assert len([k for k in live_lines(lines_store) if k[0] == bill]) == 2  # retired on partial evidence
+
+    sync(client, lines_store, "run-next")
+
+    assert_target_is_source(client, lines_store)
+    assert {float(v.qty) for k, v in live_lines(lines_store).items() if k[0] == bill} == {3.0}
+
+
 def test_rejected_lines_name_their_bill_number_in_every_reason(sim, client, lines_store):
     bill = new_bill(client, 2)
     client.save(FORM, {"FID": bill, "FSaleOrderEntry": [line("MAT000001", -1, 10.0), line("MAT000002", 1, -2.0)]})
-    from .conftest import land, stage_and_publish
     land(lines_store, fetch(client), "run-1")
     _, rejects = stage_and_publish(lines_store, "run-1")
     number = lines_of(client, bill)[0][1]

@@ -10,6 +10,7 @@ reconciliation.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import tempfile
 import uuid
@@ -53,6 +54,7 @@ class Deployment:
         self.res = resources(sim, target_url)
         self.broken = resources(sim, target_url, app_secret="not-the-app-secret")
         self.runs: list[RunRecord] = []
+        self.cursors: dict[str, str | None] = {}
 
     def definitions(self, res: dict) -> dg.Definitions:
         """The code location's sync and reconciliation definitions of every form, on these resources."""
@@ -65,11 +67,17 @@ class Deployment:
             resources=res, executor=dg.in_process_executor)
 
     def tick(self, view: FormView) -> list[dg.RunRequest]:
-        """One tick of the form's change sensor: its run requests, by partition."""
-        with dg.build_sensor_context(instance=self.instance, resources=self.res,
+        """One tick of the form's change sensor (with the cursor its last tick left, as the daemon
+        passes it): its run requests, by partition."""
+        with dg.build_sensor_context(instance=self.instance, resources=self.res, cursor=self.cursors.get(view.name),
                                      definitions=self.definitions(self.res)) as context:
             result = view.defs.change_sensor(context)
+        self.cursors[view.name] = result.cursor
         return sorted(result.run_requests or [], key=lambda r: r.partition_key)
+
+    def probe_cut(self, view: FormView) -> bool:
+        """Did the form's last tick stop its probe at max_probe_rows (the next tick reads on)?"""
+        return json.loads(self.cursors.get(view.name) or "{}").get("resume_after_key") is not None
 
     @staticmethod
     def queued_run(view: FormView, request: dg.RunRequest) -> dg.DagsterRun:

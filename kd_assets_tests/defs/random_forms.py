@@ -1,4 +1,4 @@
-"""The forms the randomized end-to-end test changes at the same time, as the test sees them.
+"""The forms the randomized end-to-end tests change, as the tests see them.
 
 A ``FormView`` names, for one shipped form, its definitions, its source fields compared with
 target columns (normalized by the test, not by the product), its change-time columns and the
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kd_assets.definitions import form_definitions
+from kd_assets_tests.bills.line_compare import COMPARED as LINE_COLUMNS
 
 FORMS = form_definitions()
 
@@ -65,4 +66,7 @@ SUPPLIERS = FormView(
      "FModifyDate": "modified_at", "FForbidDate": "forbidden_at", "FAuditDate": "audited_at"},
     ("modified_at", "forbidden_at", "audited_at"), phone_field="FAddress", capital_as_text=True)
 
-VIEWS = {v.name: v for v in (CUSTOMERS, SUPPLIERS)}
+# A bill: one target row per order line (bills/line_compare.py compares them column by column).
+SALE_ORDERS = FormView("sale_orders", dict(LINE_COLUMNS), ("modified_at", "approved_at", "closed_at"))
+
+VIEWS = {v.name: v for v in (CUSTOMERS, SUPPLIERS, SALE_ORDERS)}

@@ -38,10 +38,10 @@ def run_queue_limits() -> tuple:
 class Trail:
     """The scenario's events, for failure messages that say how to replay and what just happened."""
 
-    def __init__(self, seed: int, target: str, dirty: float):
+    def __init__(self, seed: int, target: str, dirty: float, test: str = "test_randomized_sync.py"):
         self.events: list[str] = []
         self.header = (f"seed={seed} target={target} dirty_share={dirty} — replay: KD_RANDOM_SEED={seed} "
-                       f"pytest kd_assets_tests/defs/test_randomized_sync.py -k {target}")
+                       f"pytest kd_assets_tests/defs/{test} -k {target}")
 
     def note(self, event: str) -> None:
         self.events.append(event)
@@ -57,6 +57,15 @@ class Trail:
         self.dump()
         recent = "\n".join(f"  {e}" for e in self.events[-25:])
         pytest.fail(f"{self.header}\n{what}\n" + "\n".join(problems) + f"\nlast events:\n{recent}", pytrace=False)
+
+
+def play(scenario) -> None:
+    """Play a scenario to its end, then release it and write its trail (KD_RANDOM_TRAIL), pass or fail."""
+    try:
+        scenario.play()
+    finally:
+        scenario.close()
+        scenario.trail.dump()
 
 
 class Form:

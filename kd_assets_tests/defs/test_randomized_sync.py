@@ -1,4 +1,5 @@
-"""Randomized end-to-end test of DESIGN §3 invariant 1 (nothing lost), on two forms at once.
+"""Randomized end-to-end test of DESIGN §3 invariant 1 (nothing lost), on two forms at once
+(sale orders, a bill form, have theirs in test_randomized_bill_sync.py).
 
 Customers and suppliers change at the same time: a few hundred random creates, edits, late
 commits, renumbers, forbids, enables, audits, un-audits, submits and deletes go through the
@@ -74,7 +75,7 @@ import pytest
 from kd_assets_tests.defs.random_deployment import Deployment
 from kd_assets_tests.defs.random_forms import CUSTOMERS
 from kd_assets_tests.defs.random_scenario import (
-    CLOCK, CUSTOMER_ROWS, HISTORY_DAYS, SUPPLIER_ROWS, Scenario, Trail,
+    CLOCK, CUSTOMER_ROWS, HISTORY_DAYS, SUPPLIER_ROWS, Scenario, Trail, play,
 )
 from kd_assets_tests.defs.random_compare import Target
 from kd_assets_tests.defs.random_workload import SourceWorkload
@@ -111,13 +112,7 @@ def test_random_changes_and_syncs_end_with_the_target_equal_to_the_source(seed, 
     sim = simulator_factory(customers=CUSTOMER_ROWS, suppliers=SUPPLIER_ROWS, seed=seed, clock_start=CLOCK,
                             dirty_share=dirty_share, history_days=HISTORY_DAYS, **cap)
     with dg.DagsterInstance.ephemeral() as instance:
-        trail = Trail(seed, target, dirty_share)
-        scenario = Scenario(seed, sim, url, instance, trail)
-        try:
-            scenario.play()
-        finally:
-            scenario.close()
-            trail.dump()
+        play(Scenario(seed, sim, url, instance, Trail(seed, target, dirty_share)))
 
 
 # ---- the minimal reproductions of what the randomized test found --------------------------------
