@@ -155,15 +155,23 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
     return clean_asset
 
 
+def _target_description(spec: SyncSpec) -> str:
+    if spec.tables.headers:
+        return (f"The tables other systems read: one row per bill in {spec.tables.headers} (by "
+                f"{spec.bill.header_key_column}) and its lines in {spec.tables.target} (by {spec.key_column}), "
+                f"upserted together only where the incoming change time is at least the stored one; lines a "
+                f"newer version lacks are soft-deleted.")
+    return (f"The table other systems read: clean rows upserted into {spec.tables.target} by "
+            f"{spec.key_column}, only where the incoming change time is at least the stored one.")
+
+
 def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
     spec, target = form.spec, form.names.target
 
     @dg.asset(name=target, **_shared(form), deps=[form.names.clean], kinds={target_kind()}, code_version="1",
               freshness_policy=dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=26),
                                                               warn_window=timedelta(hours=6)),
-              description=f"The table other systems read: clean rows upserted into {spec.tables.target} by "
-                          f"{spec.key_column}, only where the incoming change time is at least the stored one."
-                          + history_note(form.sync_start))
+              description=_target_description(spec) + history_note(form.sync_start))
     def target_asset(context: dg.AssetExecutionContext, target_db: MySQLResource) -> dg.MaterializeResult:
         store = target_db.store(spec)
         with sync_run(context, store, form.partitions) as run:
@@ -177,6 +185,10 @@ def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
         preview = next(store.iter_clean(*run.window, chunk_size=5), None)
         metadata = {**run.metadata(), "target": target_db.display_name, "dagster/row_count": counts.total,
                     "target_live_rows": target_db.live_rows(store)}
+        if store.tables.headers is not None:  # a bill published as a header table plus a lines table
+            metadata.update({"lines_table": spec.tables.target, "header_table": spec.tables.headers,
+                             "header_live_rows": target_db.live_rows(store, store.tables.headers),
+                             "lines_removed": counts.lines_removed})
         if preview is not None:
             metadata["preview"] = preview_table(preview)
         return dg.MaterializeResult(metadata=metadata)

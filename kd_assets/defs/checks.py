@@ -24,8 +24,11 @@ def build_lines_have_headers(form: FormSettings) -> dg.AssetChecksDefinition:
     spec = form.spec
 
     @dg.asset_check(asset=form.names.target, name="lines_have_headers", partitions_def=form.partitions,
-                    blocking=False, description="Every live line of the window's bills carries one header "
-                                                "version; no header-only row beside lines; unique (bill, entry).")
+                    blocking=False, description=(
+                        f"Every live line of the window's bills has its bill's live header in {spec.tables.headers} "
+                        "at the same version; unique (bill, entry)." if spec.tables.headers else
+                        "Every live line of the window's bills carries one header version; no header-only row "
+                        "beside lines; unique (bill, entry)."))
     def lines_have_headers(context: dg.AssetCheckExecutionContext, target_db: MySQLResource) -> dg.AssetCheckResult:
         store = target_db.store(spec)
         headers, dupes = headerless_bills(store, *source_window(context, form.partitions)), duplicate_lines(store)

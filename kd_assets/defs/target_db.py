@@ -56,9 +56,10 @@ class MySQLResource(dg.ConfigurableResource):
         """The target without credentials, for metadata and logs."""
         return self.engine().url.render_as_string(hide_password=True)
 
-    def live_rows(self, store: TargetStore) -> int:
-        """Rows of the target table that are not soft-deleted: the table's size, not a run's."""
-        t = store.tables.target
+    def live_rows(self, store: TargetStore, table: Optional[sa.Table] = None) -> int:
+        """Rows of the target table (or ``table``, e.g. a bill's header table) that are not
+        soft-deleted: the table's size, not a run's."""
+        t = store.tables.target if table is None else table
         with self.engine().connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.is_deleted == sa.false()))
                        .scalar_one())

@@ -7,6 +7,8 @@ wraps them as asset checks; see defs/checks.py).
   header values (no bill number), a bill whose live lines disagree on the header (two bill
   numbers or change times: lines of two versions), and a no-line header row (entry id 0) still
   live beside real lines.
+For a split bill (layout ``header_and_lines``) ``headerless_bills`` checks the two tables instead:
+every live line has its bill's live header at the same version (change time).
 The reject share is counted per line by the sync (one landed row per line) and every reject
 reason names the bill number, id and entry id (schemas.bill_line_names).
 """
@@ -47,6 +49,8 @@ def duplicate_lines(store: TargetStore) -> BillCheckResult:
 def headerless_bills(store: TargetStore, window_start: dt.datetime | None = None,
                      window_end: dt.datetime | None = None) -> BillCheckResult:
     """Bills (with a line changed in the window, or all) whose live lines lack a consistent header."""
+    if store.spec.bill.split:
+        return lines_without_header(store, window_start, window_end)
     t, b = store.tables.target, store.spec.bill
     bill, number, entry = t.c[b.header_key_column], t.c[b.number_column], t.c[b.entry_key_column]
     live = t.c.is_deleted == sa.false()
@@ -64,6 +68,28 @@ def headerless_bills(store: TargetStore, window_start: dt.datetime | None = None
          .having(sa.or_(numbers != 1, versions > 1, no_number > 0,
                         sa.and_(header_rows > 0, sa.func.count() > 1))))
     return _run(store, q, [b.header_key_column, "lines", "bill_numbers", "versions", "header_rows"])
+
+
+def lines_without_header(store: TargetStore, window_start: dt.datetime | None = None,
+                         window_end: dt.datetime | None = None) -> BillCheckResult:
+    """A split bill's bills (changed in the window, or all) with live lines but no live header, or
+    with live lines of another version than the header's."""
+    lines, heads, b = store.tables.target, store.tables.headers, store.spec.bill
+    bill, head_bill = lines.c[b.header_key_column], heads.c[b.header_key_column]
+    where = [lines.c.is_deleted == sa.false()]
+    if window_end is not None:
+        # Headers carry the change fields; a line's change time is its bill version's.
+        line_window = [lines.c.change_time < window_end,
+                       *([] if window_start is None else [lines.c.change_time >= window_start])]
+        where.append(sa.or_(bill.in_(sa.select(head_bill).where(store.in_window(heads, window_start, window_end))),
+                            sa.and_(*line_window)))
+    no_header = sa.func.max(sa.case((sa.or_(head_bill.is_(None), heads.c.is_deleted == sa.true()), 1), else_=0))
+    other_version = sa.func.sum(sa.case((heads.c.change_time != lines.c.change_time, 1), else_=0))
+    q = (sa.select(bill, sa.func.count().label("lines"), no_header.label("no_header"),
+                   other_version.label("other_version"))
+         .select_from(lines.outerjoin(heads, head_bill == bill)).where(*where).group_by(bill)
+         .having(sa.or_(no_header > 0, other_version > 0)))
+    return _run(store, q, [b.header_key_column, "lines", "no_header", "other_version"])
 
 
 def _run(store: TargetStore, query, names: list[str]) -> BillCheckResult:

@@ -6,7 +6,7 @@ A bill spec adds a ``bill:`` section to a spec (see ``kd_assets/specs/sal_saleor
     bill:
       number: FBillNo                           # the bill number, named in every reject reason
       entry: {entity: FSaleOrderEntry, key: FSaleOrderEntry_FEntryID}
-      layout: lines                             # lines | header_and_lines (not yet supported)
+      layout: lines                             # lines | header_and_lines (bill_headers.py)
       line_key: line_key                        # optional: the packed row key column
 
 A column belongs to the header unless it says ``entity: <Entity>`` or its field key follows
@@ -48,6 +48,11 @@ class BillSpec:
     layout: str = "lines"
 
     @property
+    def split(self) -> bool:
+        """Layout ``header_and_lines``: a header table beside a lines table of line columns."""
+        return self.layout == "header_and_lines"
+
+    @property
     def page_key(self) -> tuple[str, str]:
         """Kingdee keyset: (bill id, entry id), in that order."""
         return (self.header_key_field, self.entry_key_field)
@@ -59,6 +64,20 @@ def entity_of(field: str, declared: str | None) -> str | None:
         return declared
     m = _ENTITY_PREFIX.match(field)
     return m.group(1) if m else None
+
+
+def header_column_names(spec) -> list[str]:
+    """A split bill's header table columns: the header fields' columns, bill id first."""
+    b = spec.bill
+    names = [c.name for c in spec.columns if c.name != b.line_key_column and entity_of(c.field, c.entity) is None]
+    return [b.header_key_column, *[n for n in names if n != b.header_key_column]]
+
+
+def line_column_names(spec) -> list[str]:
+    """A split bill's lines table columns: line key, bill id, then the entry entity's columns."""
+    b = spec.bill
+    entry = [c.name for c in spec.columns if entity_of(c.field, c.entity) == b.entity]
+    return [b.line_key_column, b.header_key_column, *entry]
 
 
 def line_keys(bill_ids, entry_ids) -> tuple[np.ndarray, np.ndarray]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from kd_assets.sync.billspec import header_column_names, line_column_names
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.spec import ColumnSpec, SyncSpec
 from kd_assets.sync.sqltext import Kind, kind_of
@@ -65,9 +66,11 @@ class Tables:
     quarantine: sa.Table
     sync_log: sa.Table
     kinds: dict[str, Kind]
+    headers: sa.Table | None = None  # a split bill's header table; ``target`` then holds its lines
 
     def all(self) -> list[sa.Table]:
-        return [self.target, self.landing, self.landing_pages, self.clean, self.quarantine, self.sync_log]
+        return [self.target, *([self.headers] if self.headers is not None else []), self.landing,
+                self.landing_pages, self.clean, self.quarantine, self.sync_log]
 
 
 BOOKKEEPING_KINDS: dict[str, Kind] = {
@@ -83,24 +86,16 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
     md = metadata if metadata is not None else sa.MetaData()
     key = spec.key_column
 
-    def spec_columns():
-        return [sa.Column(c.name, sql_type(c), primary_key=c.name == key, autoincrement=False)
-                for c in spec.columns]
+    def spec_columns(names=None, pk=key):
+        return [sa.Column(c.name, sql_type(c), primary_key=c.name == pk, autoincrement=False)
+                for c in spec.columns if names is None or c.name in names]
 
-    target = sa.Table(
-        spec.tables.target, md, *spec_columns(),
-        sa.Column("change_time", DATETIME3, nullable=False),
-        sa.Column("row_hash", sa.BigInteger()),
-        sa.Column("synced_at", DATETIME3),
-        sa.Column("run_id", RUN_ID),
-        sa.Column("is_deleted", BOOL, nullable=False, server_default=sa.false()),
-        sa.Column("deleted_at", DATETIME3),
-        sa.Index(f"ix_{spec.tables.target}_change_time"[:64], "change_time"),
-        # Live rows are counted after every publish: this narrow index, not the wide rows, is read.
-        sa.Index(f"ix_{spec.tables.target}_is_deleted"[:64], "is_deleted"),
-        *_bill_indexes(spec),
-        **UTF8MB4,
-    )
+    split = spec.bill is not None and spec.bill.split
+    target = published_table(spec.tables.target, md, spec_columns(line_column_names(spec) if split else None),
+                             _bill_indexes(spec))
+    headers = (published_table(spec.tables.headers, md, spec_columns(header_column_names(spec),
+                                                                     pk=spec.bill.header_key_column), [])
+               if split else None)
     change_cols = [spec.column_for_field(f) for f in spec.change_time_fields]
     # The landing table is a per-key index into the landed pages (landing.py): the newest
     # version of each key is row ``position`` of page ``page_id``. ``payload`` holds the row's
@@ -161,7 +156,25 @@ def build_tables(spec: SyncSpec, metadata: sa.MetaData | None = None) -> Tables:
     )
     return Tables(target=target, landing=landing, landing_pages=landing_pages, clean=clean, quarantine=quarantine,
                   sync_log=sync_log_table(spec.tables.sync_log, md),
-                  kinds={**BOOKKEEPING_KINDS, **{c.name: kind_of(c) for c in spec.columns}})
+                  kinds={**BOOKKEEPING_KINDS, **{c.name: kind_of(c) for c in spec.columns}}, headers=headers)
+
+
+def published_table(name: str, md: sa.MetaData, columns: list[sa.Column], indexes: list[sa.Index]) -> sa.Table:
+    """A table other systems read: spec columns plus change time, signature and soft-delete marks."""
+    return sa.Table(
+        name, md, *columns,
+        sa.Column("change_time", DATETIME3, nullable=False),
+        sa.Column("row_hash", sa.BigInteger()),
+        sa.Column("synced_at", DATETIME3),
+        sa.Column("run_id", RUN_ID),
+        sa.Column("is_deleted", BOOL, nullable=False, server_default=sa.false()),
+        sa.Column("deleted_at", DATETIME3),
+        sa.Index(f"ix_{name}_change_time"[:64], "change_time"),
+        # Live rows are counted after every publish: this narrow index, not the wide rows, is read.
+        sa.Index(f"ix_{name}_is_deleted"[:64], "is_deleted"),
+        *indexes,
+        **UTF8MB4,
+    )
 
 
 def pages_table_name(spec: SyncSpec) -> str:

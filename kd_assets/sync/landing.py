@@ -10,7 +10,8 @@ JSON once instead of one object per row. Rows landed before pages existed keep t
 A page that no index row points to any more (its keys were landed again, or forgotten) is
 deleted by :func:`prune_pages`. An index row only ever points to a page written in the same
 transaction, so a committed page that is unreferenced stays unreferenced: pruning needs no
-lock, and a reader that sees an index row in its snapshot also sees the page.
+lock. A reader reads index rows and their pages in one transaction, and reads the index again
+should a page have been pruned in between (possible only where reads are not one snapshot).
 """
 
 from __future__ import annotations
@@ -147,21 +148,11 @@ def _legacy_chunks(store, where, chunk_size: int) -> Iterator[list[list]]:
 def _paged_rows(store, where) -> Iterator[list[list]]:
     """Each page's rows that ``where`` selects, page by page (by page id: pages never change and
     new pages get higher ids, so a row landed again meanwhile is met again, never skipped)."""
-    t = store.tables.landing
-    page, position = t.c.page_id, t.c.position
     last = None
     while True:
-        q = (sa.select(page, sa.func.count(), sa.func.min(position), sa.func.max(position))
-             .where(where, page.is_not(None), *([] if last is None else [page > last]))
-             .group_by(page).order_by(page).limit(_PAGES_PER_READ))
-        # One snapshot for the index and the pages it names: a concurrent prune cannot take a
-        # page away in between (see the module docstring).
-        with store.engine.connect() as conn:
-            groups = conn.execute(q).all()
-            if not groups:
-                return
-            scattered = _live_positions(conn, t, where, [g[0] for g in groups if g[3] - g[2] + 1 != g[1]])
-            pages = read_pages(conn, store, [g[0] for g in groups])
+        groups, scattered, pages = _read_pages_after(store, where, last)
+        if not groups:
+            return
         for page_id, count, first, final in groups:
             rows = pages.pop(page_id)
             picked = [rows[i] for i in scattered[page_id]] if page_id in scattered else rows[first:final + 1]
@@ -172,6 +163,31 @@ def _paged_rows(store, where) -> Iterator[list[list]]:
         last = groups[-1][0]
         if len(groups) < _PAGES_PER_READ:
             return
+
+
+def _read_pages_after(store, where, last: int | None, attempts: int = 3):
+    """The next pages after ``last`` with rows ``where`` selects: (page id, rows, first and last
+    position) per page, the positions of pages whose rows are not one run, and the decoded pages."""
+    t = store.tables.landing
+    page, position = t.c.page_id, t.c.position
+    q = (sa.select(page, sa.func.count(), sa.func.min(position), sa.func.max(position))
+         .where(where, page.is_not(None), *([] if last is None else [page > last]))
+         .group_by(page).order_by(page).limit(_PAGES_PER_READ))
+    for _ in range(attempts):
+        # One transaction for the index and the pages it names: where it is one snapshot
+        # (MySQL's REPEATABLE READ) a concurrent prune cannot take a page away in between;
+        # elsewhere (SQLite reads outside a write) a page pruned meanwhile means its keys were
+        # landed again: read the index again.
+        with store.engine.connect() as conn:
+            groups = conn.execute(q).all()
+            if not groups:
+                return [], {}, {}
+            scattered = _live_positions(conn, t, where, [g[0] for g in groups if g[3] - g[2] + 1 != g[1]])
+            pages = read_pages(conn, store, [g[0] for g in groups])
+        if len(pages) == len(groups):
+            return groups, scattered, pages
+    raise RuntimeError(f"{store.spec.form_id}: landed pages of {store.tables.landing_pages.name} kept "
+                       f"vanishing while reading (pruned by a concurrent raw step) after {attempts} attempts")
 
 
 def _live_positions(conn: sa.Connection, t: sa.Table, where, page_ids: list[int]) -> dict[int, list[int]]:
@@ -199,20 +215,14 @@ def in_key_order(store, rows: list[list]) -> list[list]:
 
 
 def read_pages(conn: sa.Connection, store, page_ids) -> dict[int, list[list]]:
-    """Pages by id, decoded, their rows in the spec's FieldKeys order (None for a field the page
-    lacks: pages keep the field list they were fetched with)."""
+    """Pages by id (those that exist), decoded, their rows in the spec's FieldKeys order (None for
+    a field the page lacks: pages keep the field list they were fetched with)."""
     p, fields, out = store.tables.landing_pages, store.spec.field_keys, {}
     ids = sorted(page_ids)
     for i in range(0, len(ids), _IN_BATCH):
         for page_id, field_keys, codec, body in conn.execute(
                 sa.select(p.c.page_id, p.c.field_keys, p.c.codec, p.c.body).where(p.c.page_id.in_(ids[i:i + _IN_BATCH]))):
             out[page_id] = _in_field_order(decode_page(codec, body), json.loads(field_keys), fields)
-    if missing := set(ids) - out.keys():
-        # Only a page a prune found unreferenced is deleted, and our snapshot saw it referenced:
-        # a missing page means the database does not give one statement's snapshot to the next.
-        raise RuntimeError(f"{store.spec.form_id}: landed pages {sorted(missing)[:5]} of "
-                           f"{store.tables.landing_pages.name} vanished while reading; run with "
-                           "REPEATABLE READ (MySQL's default) and retry")
     return out
 
 

@@ -71,13 +71,12 @@ def pending_changes(store: TargetStore, probed: pd.DataFrame) -> list[PendingCha
 
 
 def _stored_change_times(store: TargetStore, keys: list[int]) -> dict[int, dt.datetime]:
-    t, q = store.tables.target, store.tables.quarantine
+    q = store.tables.quarantine
     found: dict[int, dt.datetime] = {}
     with store.engine.connect() as conn:
         for i in range(0, len(keys), _IN_BATCH):
             batch = keys[i:i + _IN_BATCH]
-            published = conn.execute(sa.select(t.c[store.key], t.c.change_time)
-                                     .where(t.c[store.key].in_(batch), t.c.is_deleted == sa.false())).all()
+            published = store.published_change_times(conn, batch)
             rejected = conn.execute(sa.select(q.c.record_key, q.c.change_time)
                                     .where(q.c.record_key.in_([str(k) for k in batch]))).all()
             for key, change_time in [*published, *rejected]:

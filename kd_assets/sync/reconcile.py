@@ -338,7 +338,9 @@ def _apply_deletes(healer: Healer, store: TargetStore, run_id: str, candidates: 
         report.reappeared = len(back)
         gone = [k for k in candidates if k not in back]
         # Forgets their staged versions in the same transaction, so no sync run can republish them.
-        report.soft_deleted = store.soft_delete(gone, run_id)
+        # A split bill's header goes only with the bill: ``back`` holds every key of the bills still there.
+        report.soft_deleted = (store.soft_delete_bills(gone, back, run_id) if store.spec.bill and store.spec.bill.split
+                               else store.soft_delete(gone, run_id))
     report.deletes_applied = True
     _tombstone_unpublished(healer, store, run_id, report)
 

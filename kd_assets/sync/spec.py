@@ -44,7 +44,7 @@ _TOP_KEYS = {"form_id", "key", "change_time_fields", "extra_filter", "tables", "
              "bill"}
 _REQUIRED_TOP = {"form_id", "key", "change_time_fields", "tables", "columns"}
 _KEY_KEYS = {"field", "column"}
-_TABLE_KEYS = {"target", "landing", "clean", "quarantine", "sync_log"}
+_TABLE_KEYS = {"target", "landing", "clean", "quarantine", "sync_log", "headers"}
 _COLUMN_KEYS = {"field", "name", "type", "conversion", "required", "allowed", "pattern", "min", "entity",
                 "future"}
 _BILL_KEYS = {"number", "entry", "layout", "line_key"}
@@ -90,6 +90,7 @@ class TableNames:
     clean: str
     quarantine: str
     sync_log: str
+    headers: str | None = None  # a bill's header table (layout header_and_lines); target holds the lines
 
 
 @dataclass(frozen=True)
@@ -222,6 +223,10 @@ class _SpecParser:
         if "bill" in doc:
             bill, columns = self.parse_bill(doc["bill"], columns, key_column, change)
             key_column = bill.line_key_column
+            tables = self.bill_tables(tables, bill, doc["tables"])
+        elif "headers" in doc["tables"]:
+            raise self.fail("tables.headers", "a header table is only allowed in a bill spec with "
+                                              "'layout: header_and_lines'")
         else:
             for c in columns:
                 if c.entity:
@@ -243,9 +248,6 @@ class _SpecParser:
         layout = self.typed(b.get("layout", "lines"), "bill.layout", str)
         if layout not in LAYOUTS:
             raise self.fail("bill.layout", f"unknown layout {layout!r} (allowed: {', '.join(LAYOUTS)})")
-        if layout != "lines":
-            raise self.fail("bill.layout", f"layout {layout!r} is not yet supported; use 'lines' (one lines "
-                                           "table keyed by (bill id, entry id), header columns repeated)")
         line_key = self.identifier(b.get("line_key", "line_key"), "bill.line_key")
         by_field = {c.field: c for c in columns}
         for c in columns:
@@ -272,6 +274,19 @@ class _SpecParser:
         packed = ColumnSpec(field=bill.header_key_field, name=line_key, sql_type="bigint", conversion="int",
                             required=True)
         return bill, (packed, *columns)
+
+    def bill_tables(self, tables: TableNames, bill: BillSpec, given: dict) -> TableNames:
+        """A header_and_lines bill keeps its headers in ``tables.headers`` (``<target>_headers``)."""
+        if bill.layout != "header_and_lines":
+            if "headers" in given:
+                raise self.fail("tables.headers", f"a header table needs 'layout: header_and_lines' "
+                                                  f"(bill.layout is {bill.layout!r})")
+            return tables
+        headers = self.identifier(given.get("headers", f"{tables.target}_headers"), "tables.headers")
+        others = [tables.target, tables.landing, tables.clean, tables.quarantine, tables.sync_log]
+        if headers in others:
+            raise self.fail("tables.headers", f"{headers!r} is already the name of another table of the spec")
+        return dataclasses.replace(tables, headers=headers)
 
     @staticmethod
     def key_field_of(columns: tuple[ColumnSpec, ...], key_column: str) -> str:

@@ -42,7 +42,17 @@ def utc_now() -> dt.datetime:
 
 
 class TargetStore(SyncLog):
-    """All tables of one spec in one database."""
+    """All tables of one spec in one database.
+
+    A bill spec with ``layout: header_and_lines`` gets its subclass ``HeaderLinesStore``
+    (bill_headers.py) whichever way the store is made, so no caller can publish it in the wrong shape.
+    """
+
+    def __new__(cls, engine: sa.Engine, spec: SyncSpec, **_kwargs):
+        if cls is TargetStore and spec.bill is not None and spec.bill.split:
+            from kd_assets.sync.bill_headers import HeaderLinesStore  # imports this module
+            cls = HeaderLinesStore
+        return super().__new__(cls)
 
     def __init__(self, engine: sa.Engine, spec: SyncSpec, *, load_file: bool = False):
         """``load_file=True`` lands and stages clean rows through LOAD DATA LOCAL INFILE where the
@@ -242,8 +252,9 @@ class TargetStore(SyncLog):
                 on_chunk(len(chunk))
         return total
 
-    def _stored_state(self, keys: pd.Series) -> pd.DataFrame:
-        t, key, q = self.tables.target, self.key, quoter(self.engine)
+    def _stored_state(self, keys: pd.Series, table: sa.Table | None = None, key: str | None = None) -> pd.DataFrame:
+        """Stored change time, signature and deletion of ``keys`` in the target (or ``table`` by ``key``)."""
+        t, key, q = self.tables.target if table is None else table, key or self.key, quoter(self.engine)
         rows = []
         with self.engine.connect() as conn:
             for batch in _batches([int(k) for k in keys], _IN_BATCH):
@@ -273,8 +284,10 @@ class TargetStore(SyncLog):
 
     def iter_target(self, where, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[pd.DataFrame]:
         """Target rows matching ``where`` (spec columns and is_deleted) by key, typed as ``to_frame``
-        types them: what content verification compares with the source."""
+        types them: what content verification compares with the source. ``where`` may be a function
+        of the key column (a split bill's no-line rows compute their key)."""
         t = self.tables.target
+        where = where(t.c[self.key]) if callable(where) else where
         cols = [t.c[c.name] for c in self.spec.columns] + [t.c.is_deleted]
         for chunk in self._keyset(t, cols, where, chunk_size):
             yield coerce_frame(self.spec, pd.DataFrame(chunk, columns=[c.name for c in cols]))
@@ -308,21 +321,11 @@ class TargetStore(SyncLog):
         their staged change time, and forget their staged versions, in one transaction: a run that
         read them before reconciliation cannot publish them live (a soft-deleted row at the same
         version stays deleted), a newer version of the key still can. Returns tombstones written."""
-        t, c, q, n = self.tables.target, self.tables.clean, quoter(self.engine), 0
-        cols = [col.name for col in self.spec.columns]
-        names = cols + ["row_hash", "synced_at", "run_id", "is_deleted", "deleted_at", CHANGE_TIME]
-        values = [f"c.{q(col)}" for col in cols] + ["c.row_hash", ":now", ":run_id", "1", ":now", "c.change_time"]
-        key = q(self.key)
-        # A key a concurrent run published meanwhile is left alone (its next reconciliation soft-deletes it).
-        keep = (f" ON DUPLICATE KEY UPDATE {q(t.name)}.{key} = {q(t.name)}.{key}" if is_mysql(self.engine)
-                else " ON CONFLICT DO NOTHING")
+        n, names = 0, [col.name for col in self.spec.columns]
         with self.engine.begin() as conn:
             for batch in _batches([int(k) for k in keys], _IN_BATCH):
-                # NOT NULL columns take the staged values.
-                n += conn.execute(sa.text(
-                    f"INSERT INTO {q(t.name)} ({', '.join(q(x) for x in names)}) SELECT {', '.join(values)}"
-                    f" FROM {q(c.name)} c WHERE c.{key} IN ({_int_list(batch)}){keep}"
-                ).bindparams(sa.bindparam("now", type_=sa.DateTime())), {"now": utc_now(), "run_id": run_id}).rowcount
+                n += insert_tombstones(conn, self.tables.target, self.tables.clean, names, self.key,
+                                       f"c.{quoter(conn)(self.key)} IN ({_int_list(batch)})", run_id)
                 self._forget_staged(conn, batch)
         return n
 
@@ -337,6 +340,20 @@ class TargetStore(SyncLog):
     def _forget_staged(self, conn: sa.Connection, keys: list[int]) -> None:
         for table in (self.tables.landing, self.tables.clean):
             conn.execute(table.delete().where(table.c[self.key].in_(keys)))
+
+    def published_change_times(self, conn: sa.Connection, keys: list[int]) -> list[tuple[int, dt.datetime]]:
+        """(key, change time) of the live published rows of ``keys``: what the change sensor compares."""
+        t = self.tables.target
+        return [tuple(r) for r in conn.execute(sa.select(t.c[self.key], t.c.change_time)
+                                               .where(t.c[self.key].in_(keys), t.c.is_deleted == sa.false()))]
+
+    def forget_signatures(self, keys: list[int]) -> None:
+        """Forget the stored row signature of ``keys``, so the next upsert rewrites them even when
+        the incoming signature matches (content verification found the target edited)."""
+        t = self.tables.target
+        with self.engine.begin() as conn:
+            for batch in _batches([int(k) for k in keys], _IN_BATCH):
+                conn.execute(t.update().where(t.c[self.key].in_(batch)).values(row_hash=None))
 
     def change_times(self, keys: Iterable[int]) -> dict[int, dt.datetime]:
         """Stored change time of each key the target holds (soft-deleted rows included)."""
@@ -398,6 +415,23 @@ class TargetStore(SyncLog):
             last = chunk[-1]._mapping[self.key]
             if len(chunk) < chunk_size:
                 return
+
+
+def insert_tombstones(conn: sa.Connection, table: sa.Table, clean: sa.Table, names: list[str], key: str,
+                      where_sql: str, run_id: str) -> int:
+    """Copy the clean rows (alias ``c``) matching ``where_sql`` into ``table`` as soft-deleted rows
+    at their staged change time; a key ``table`` holds already (a concurrent run published it
+    meanwhile) is left alone: its next reconciliation soft-deletes it. Returns rows written."""
+    q = quoter(conn)
+    cols = names + ["row_hash", "synced_at", "run_id", "is_deleted", "deleted_at", CHANGE_TIME]
+    values = [f"c.{q(col)}" for col in names] + ["c.row_hash", ":now", ":run_id", "1", ":now", "c.change_time"]
+    keep = (f" ON DUPLICATE KEY UPDATE {q(table.name)}.{q(key)} = {q(table.name)}.{q(key)}" if is_mysql(conn)
+            else " ON CONFLICT DO NOTHING")
+    # NOT NULL columns take the staged values.
+    return conn.execute(sa.text(
+        f"INSERT INTO {q(table.name)} ({', '.join(q(x) for x in cols)}) SELECT {', '.join(values)}"
+        f" FROM {q(clean.name)} c WHERE {where_sql}{keep}"
+    ).bindparams(sa.bindparam("now", type_=sa.DateTime())), {"now": utc_now(), "run_id": run_id}).rowcount
 
 
 def _int_list(keys: list[int]) -> str:

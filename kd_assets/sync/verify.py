@@ -228,17 +228,15 @@ def source_pages(client, spec: SyncSpec, scope: ContentScope) -> Iterator[list[l
 def target_chunks(store: TargetStore, scope: ContentScope, after: int | None, upto: int | None,
                   size: int) -> Iterator[pd.DataFrame]:
     """Target rows with keys in ``(after, upto]`` within ``scope``, by keyset, typed like ``to_frame``."""
-    key = store.tables.target.c[store.key]
-    bounds = [key > after] if after is not None else [key >= scope.lo] if scope.lo is not None else []
-    bounds += [key <= upto] if upto is not None else [key < scope.hi] if scope.hi is not None else []
-    return store.iter_target(sa.and_(sa.true(), *bounds), size)
+    def bounds(key):
+        lower = [key > after] if after is not None else [key >= scope.lo] if scope.lo is not None else []
+        upper = [key <= upto] if upto is not None else [key < scope.hi] if scope.hi is not None else []
+        return sa.and_(sa.true(), *lower, *upper)
+    return store.iter_target(bounds, size)
 
 
 def _invalidate_signatures(store: TargetStore, keys: list[int]) -> None:
     """Forget the stored row signature of rows found to differ, so the upsert rewrites them even
     when the difference is in the target (edited there) and the incoming signature matches."""
-    if not keys:
-        return
-    t = store.tables.target
-    with store.engine.begin() as conn:
-        conn.execute(t.update().where(t.c[store.key].in_(keys)).values(row_hash=None))
+    if keys:
+        store.forget_signatures(keys)

@@ -41,10 +41,26 @@ def test_a_field_of_a_sibling_entity_is_refused_naming_both_entities_and_the_fil
     assert "cartesian" in message and column["name"] in message
 
 
-def test_the_header_and_lines_layout_is_refused_as_not_yet_supported(tmp_path):
-    path = variant(tmp_path, lambda d: d["bill"].update(layout="header_and_lines"))
-    with pytest.raises(SpecError, match=r"bill.layout: layout 'header_and_lines' is not yet supported"):
-        load_spec(path)
+def test_the_header_and_lines_layout_names_a_header_table_beside_the_lines_table(tmp_path):
+    spec = load_spec(variant(tmp_path, lambda d: d["bill"].update(layout="header_and_lines")))
+    assert spec.bill.split and spec.tables.target == "wk_wodtop_sale_order_line"
+    assert spec.tables.headers == "wk_wodtop_sale_order_line_headers"
+    named = load_spec(variant(tmp_path, lambda d: (d["bill"].update(layout="header_and_lines"),
+                                                   d["tables"].update(headers="sale_orders"))))
+    assert named.tables.headers == "sale_orders"
+    assert load_spec("sal_saleorder").tables.headers is None
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d["bill"].update(layout="headers"), r"bill.layout: unknown layout 'headers'"),
+    (lambda d: d["tables"].update(headers="sale_orders"), r"tables.headers: a header table needs "
+                                                          r"'layout: header_and_lines' \(bill.layout is 'lines'\)"),
+    (lambda d: (d["bill"].update(layout="header_and_lines"), d["tables"].update(headers="kd_sync_log")),
+     r"tables.headers: 'kd_sync_log' is already the name of another table"),
+])
+def test_a_wrong_layout_or_header_table_is_refused_naming_the_key(tmp_path, edit, message):
+    with pytest.raises(SpecError, match=message):
+        load_spec(variant(tmp_path, edit))
 
 
 def test_a_change_time_field_of_the_entry_is_refused(tmp_path):

@@ -10,9 +10,17 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync import SyncSpec
-from kd_assets_tests.defs.sync_harness import client
+from kd_assets_tests.defs.sync_harness import SIM_CREDENTIALS, client
 
 SYNC_CHECKS = {"clean_schema", "unique_keys", "target_matches_clean"}
+
+
+def point_environment_at(monkeypatch, sim, mysql_url: str) -> None:
+    """What an operator sets: the code location's resources bind to these KD_* variables."""
+    for var, value in {"KD_SERVER_URL": sim.base_url, "KD_ACCT_ID": SIM_CREDENTIALS["acct_id"],
+                       "KD_USERNAME": SIM_CREDENTIALS["username"], "KD_APP_ID": SIM_CREDENTIALS["app_id"],
+                       "KD_APP_SECRET": SIM_CREDENTIALS["app_secret"], "KD_MYSQL_URL": mysql_url}.items():
+        monkeypatch.setenv(var, value)
 
 
 def source_changes(sim, spec: SyncSpec) -> pd.DataFrame:

@@ -11,9 +11,10 @@ import pytest
 
 from kd_assets.definitions import build_definitions, form_definitions
 from kd_assets_tests.defs.form_harness import (
-    SYNC_CHECKS, check_outcomes, keys_changed_between, run_sync_range, source_changes, target_keys,
+    SYNC_CHECKS, check_outcomes, keys_changed_between, point_environment_at, run_sync_range, source_changes,
+    target_keys,
 )
-from kd_assets_tests.defs.sync_harness import SIM_CREDENTIALS, client, resources
+from kd_assets_tests.defs.sync_harness import client, resources
 
 CLOCK = "2024-03-01 12:00:00"
 TODAY = CLOCK[:10]
@@ -106,11 +107,7 @@ def test_a_fourth_form_is_added_by_yaml_alone(simulator_factory, mysql_url, tmp_
     sim = simulator_factory(customers=10, suppliers=10, materials=10, form_dirs=(str(tmp_path / "sim"),),
                             rows={"BD_Department": 120}, seed=21, clock_start=CLOCK, history_days=150,
                             dirty_share=0.02)
-    # What an operator sets; the code location reads it (resources bind to KD_* variables).
-    for var, value in {"KD_SERVER_URL": sim.base_url, "KD_ACCT_ID": SIM_CREDENTIALS["acct_id"],
-                       "KD_USERNAME": SIM_CREDENTIALS["username"], "KD_APP_ID": SIM_CREDENTIALS["app_id"],
-                       "KD_APP_SECRET": SIM_CREDENTIALS["app_secret"], "KD_MYSQL_URL": mysql_url}.items():
-        monkeypatch.setenv(var, value)
+    point_environment_at(monkeypatch, sim, mysql_url)
 
     defs = build_definitions([tmp_path / "forms"])
 
