@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from kd_assets.sync.store import TargetStore
+from kd_assets.sync.targetchecks import sampled_groups
 
 SAMPLE = 20
 
@@ -94,6 +95,5 @@ def lines_without_header(store: TargetStore, window_start: dt.datetime | None = 
 
 def _run(store: TargetStore, query, names: list[str]) -> BillCheckResult:
     with store.engine.connect() as conn:
-        n = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
-        rows = conn.execute(query.limit(SAMPLE)).all() if n else []
-    return BillCheckResult(int(n), [dict(zip(names, (int(v) if v is not None else None for v in r))) for r in rows])
+        n, rows = sampled_groups(conn, query, SAMPLE)
+    return BillCheckResult(n, [dict(zip(names, (int(v) if v is not None else None for v in r))) for r in rows])

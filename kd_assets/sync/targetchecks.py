@@ -36,7 +36,14 @@ def duplicate_business_keys(store, start: dt.datetime | None, end: dt.datetime, 
              .where(store.in_window(t, start, end), *[c.is_not(None) for c in cols])
              .group_by(*cols).having(sa.func.count() > 1))
     with store.engine.connect() as conn:
-        groups = conn.execute(dupes.order_by(*cols).limit(sample + 1)).all()
-        n = len(groups) if len(groups) <= sample else \
-            conn.execute(sa.select(sa.func.count()).select_from(dupes.subquery())).scalar_one()
-    return DuplicateKeys(int(n), [dict(zip([*business_key, "rows"], g)) for g in groups[:sample]])
+        n, groups = sampled_groups(conn, dupes.order_by(*cols), sample)
+    return DuplicateKeys(n, [dict(zip([*business_key, "rows"], g)) for g in groups])
+
+
+def sampled_groups(conn: sa.Connection, query, sample: int) -> tuple[int, list[sa.Row]]:
+    """How many rows a grouped check query finds, and up to ``sample`` of them, in one pass when
+    they are at most ``sample`` (the usual case: none); a second query counts them only beyond."""
+    rows = conn.execute(query.limit(sample + 1)).all()
+    if len(rows) <= sample:
+        return len(rows), rows
+    return int(conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()), rows[:sample]
