@@ -31,7 +31,8 @@ from kd_assets.sync.bulk import upsert_frame
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.lines import newest_per_bill, retire_missing_in_range, retire_missing_lines
 from kd_assets.sync.sqltext import row_signature
-from kd_assets.sync.store import DEFAULT_CHUNK_SIZE, TargetStore, insert_tombstones, utc_now
+from kd_assets.sync.reconcile_support import insert_tombstones
+from kd_assets.sync.store import DEFAULT_CHUNK_SIZE, TargetStore, utc_now
 from kd_assets.sync.transform import CHANGE_TIME
 from kd_assets.sync.upsert import UpsertCounts, plan_upsert, update_forced
 
