@@ -8,9 +8,12 @@ Each load runs in a fresh interpreter, as Dagster starts them.
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import dagster as dg
 
 PROJECT = Path(__file__).resolve().parents[2]
 JSON_KEY = "plugin_component_types_json"
@@ -75,3 +78,10 @@ def test_only_a_code_server_lists_the_component_types_and_every_load_has_the_sam
 def test_a_loaded_location_is_frozen_out_of_the_garbage_collector():
     assert _load(PLAIN_IMPORT)["frozen"] > 100_000
 
+
+def test_the_daemon_looks_at_the_run_queue_every_second_and_keeps_the_queue_limits(tmp_path):
+    shutil.copyfile(PROJECT / "dagster.yaml", tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.run_coordinator.dequeue_interval_seconds == 1
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert [limit["key"] for limit in limits] == ["kd/form_partition"]
