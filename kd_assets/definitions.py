@@ -25,6 +25,10 @@ from types import ModuleType
 
 import dagster as dg
 
+# Dagster's objects (~110k), imported above, live as long as the process: frozen, the collections our
+# imports below trigger (pandas, pandera, SQLAlchemy...) no longer walk them each time.
+gc.freeze()
+
 import kd_assets.forms
 from kd_assets.defs.alerts import build_run_alert_sensors
 from kd_assets.defs.component import FormDefinitions, KingdeeFormSync, build_form
