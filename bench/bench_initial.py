@@ -100,7 +100,8 @@ def bookkeeping(dagster_home: str, run_id: str) -> dict[str, float]:
 
 
 def cli_env(base_url: str, target_url: str, dagster_home: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KD_")}
+    # Our own KD_ settings stay out, but for the tuning knob under test: KD_CLEAN_WORKERS=2 python -m bench...
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KD_") or k == "KD_CLEAN_WORKERS"}
     env.update({"KD_SERVER_URL": base_url, "KD_ACCT_ID": DEMO_CREDENTIALS["acct_id"],
                 "KD_USERNAME": DEMO_CREDENTIALS["username"], "KD_APP_ID": DEMO_CREDENTIALS["app_id"],
                 "KD_APP_SECRET": DEMO_CREDENTIALS["app_secret"], "KD_MYSQL_URL": target_url,
