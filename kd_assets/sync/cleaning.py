@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 
 import pandas as pd
+import sqlalchemy as sa
 
 from kd_assets.sync.schemas import ValidationResult, validate
 from kd_assets.sync.transform import to_frame
@@ -53,18 +55,40 @@ class CleanJob:
     now: pd.Timestamp
     chunk_size: int
     keys: tuple[int | None, int | None] = (None, None)  # [low, high), None: unbounded
+    shared: bool = False  # other processes clean other key ranges of the window at the same time
 
 
-def _stage(store, result: ValidationResult, run_id: str, partition: str | None) -> None:
-    store.write_clean(result.clean, run_id, partition)
-    store.quarantine(result.rejects, run_id, partition)
+def _stage(store, result: ValidationResult, job: CleanJob) -> None:
+    store.write_clean(result.clean, job.run_id, job.partition_key)
+    if result.rejects.empty:
+        return
+    if not job.shared:
+        store.quarantine(result.rejects, job.run_id, job.partition_key)
+        return
+    # Quarantine keys are text, so two key ranges interleave in its index; its replace deletes
+    # absent keys (InnoDB gap locks) then inserts into those gaps, which deadlocks between two
+    # writers. One writer at a time: rejects are few.
+    with named_lock(store.engine, f"kd_quarantine_{store.tables.quarantine.name}"[:64]):
+        store.quarantine(result.rejects, job.run_id, job.partition_key)
+
+
+@contextmanager
+def named_lock(engine: sa.Engine, name: str, timeout_s: int = 600) -> Iterator[None]:
+    """A MySQL/MariaDB server-wide named lock (GET_LOCK), held on a connection of its own."""
+    with engine.connect() as conn:
+        if conn.execute(sa.text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": timeout_s}).scalar() != 1:
+            raise TimeoutError(f"lock {name!r} not granted within {timeout_s} s")
+        try:
+            yield
+        finally:
+            conn.execute(sa.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
 
 
 def clean_chunk(store, rows: list[list], job: CleanJob, submit: Callable) -> Tally:
     """Validate one landed chunk and ``submit`` its staging to the write-behind thread."""
     spec = store.spec
     result = validate(spec, to_frame(spec, rows), job.now)
-    submit(partial(_stage, store, result, job.run_id, job.partition_key))
+    submit(partial(_stage, store, result, job))
     tally = Tally(rows_in=len(rows), clean=len(result.clean), rejected=len(result.rejects))
     for reject in result.rejects.itertuples(index=False):
         tally.reasons.update(f"{r['field']}:{r['check']}" for r in reject.reasons)

@@ -79,7 +79,7 @@ def clean_window(store, job: CleanJob, on_chunk: Callable[[Tally], None], rows: 
         if rows >= PARALLEL_MIN_ROWS:
             bounds = key_bounds(store, job, rows, workers)
     edges = [None, *bounds, None]
-    jobs = [dataclasses.replace(job, keys=(lo, hi)) for lo, hi in zip(edges, edges[1:])]
+    jobs = [dataclasses.replace(job, keys=(lo, hi), shared=bool(bounds)) for lo, hi in zip(edges, edges[1:])]
     tallies = [Tally() for _ in jobs]
     started: list[WorkerProcess] = []
     try:

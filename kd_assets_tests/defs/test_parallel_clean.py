@@ -68,7 +68,7 @@ def _reports(result) -> dict:
 
 def test_a_split_window_stages_and_reports_what_one_process_does(simulator_factory, mysql_url, other_mysql_url,
                                                                 started, monkeypatch):
-    sim = simulator_factory(customers=CUSTOMERS, seed=7, clock_start=CLOCK)  # some dirty rows: rejects
+    sim = simulator_factory(customers=CUSTOMERS, seed=7, clock_start=CLOCK, dirty_share=0.04)  # rejects in most chunks
     one = sync(_resources(sim, mysql_url), **RANGE)
     assert one.success and started == []
     monkeypatch.setenv("KD_CLEAN_WORKERS", "3")
