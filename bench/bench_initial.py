@@ -140,7 +140,8 @@ def big_load(customers: int, sensor: bool) -> None:
         print(f"initial load of {customers:,} customers end to end: {initial.wall:.1f} s = "
               f"{customers / initial.wall:,.0f} rows/s (run span {initial.times.span:.1f} s, Dagster bookkeeping "
               f"{initial.times.dagster:.1f} s); peak RSS {initial.rss_mb:,.0f} MiB "
-              f"(goal <= {GOALS['rss_mb']}); load average {before} -> {load_avg()}", flush=True)
+              f"(goal <= {GOALS['rss_mb']}, every process of the run summed); load average {before} -> "
+              f"{load_avg()}\n  where it went: {initial.times.summary(step_labels())}", flush=True)
         before = load_avg()
         bare = bare_upsert(url)
         n, upsert_s = bare.rows, bare.best_s
