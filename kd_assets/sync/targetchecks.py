@@ -51,7 +51,7 @@ def sampled_groups(conn: sa.Connection, query, sample: int) -> tuple[int, list[s
 
 # A bounded window whose change-index ranges hold at most this many entries is compared from the
 # indexes alone (window_target_diff); beyond, the check joins the rows.
-INDEX_DIFF_LIMIT = 200_000
+INDEX_DIFF_LIMIT = 100_000
 
 
 def window_target_diff(store, start: dt.datetime | None, end: dt.datetime, sample: int = 20,
