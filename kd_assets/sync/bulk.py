@@ -93,7 +93,6 @@ def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard, loader: FileLo
         encode, batch_rows = loader.encode, loader.batch_rows
     # The server works on one batch while Python encodes the next (the driver waits on the
     # socket without the GIL): one connection, statements in order, same transaction.
-    ok = False
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kd-bulk") as writer:
         pending = None
         try:
@@ -104,15 +103,12 @@ def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard, loader: FileLo
                 pending = writer.submit(write, encoded)
             if pending is not None:
                 pending.result()
-            ok = True
+            if loader is not None:
+                loader.close(cursor)
         finally:
             if pending is not None:
                 pending.exception()  # never close the cursor under a running statement
-            try:
-                if loader is not None:
-                    loader.close(cursor, ok)
-            finally:
-                cursor.close()
+            cursor.close()
 
 
 def _upsert_sqlite(conn, name, kinds, frame, columns, keys, guard) -> None:

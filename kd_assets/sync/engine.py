@@ -2,7 +2,8 @@
 
 One place decides what a connection may do: SQLite gets WAL and a busy timeout; MySQL gets a
 pre-ping pool and, unless ``load_file=False``, PyMySQL connections that offer LOAD DATA LOCAL
-but send a server only the temporary file our own running load named (fileguard.py).
+but answer a server's file request only for the name our own running load gave, from memory
+(fileguard.py).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Bulk writes through ``LOAD DATA LOCAL INFILE`` (MySQL/MariaDB with PyMySQL), one batch at a time.
 
-A batch is written as tab-separated text to a temporary file (the client only escapes backslash,
-tab and newline; the server parses a data file more cheaply than SQL text), then
+A batch is encoded as tab-separated text (the client only escapes backslash, tab and newline;
+the server parses a data file more cheaply than SQL text), served to the server from memory
+when it asks for the name our statement gave (fileguard.py: no file is written or read), then
 - straight into the table when it holds no row in the batch's key range (an initial load): one
   server write per row. A savepoint covers it: should a row of the range appear meanwhile (a
   concurrent writer), LOCAL skips that duplicate with a warning, the batch is rolled back and
@@ -13,16 +14,15 @@ LOCAL turns conversion errors into warnings: a batch with a warning or a missing
 (``LoadDataError``) as the multi-row statement would have.
 
 Used where the server allows it (``@@local_infile``; OFF by default on MySQL 8) on connections
-from ``create_target_engine`` (``fileguard.GuardedConnection``: it sends the server only the
-temporary file our running load named). ``load_file_available`` decides once per engine and
+from ``create_target_engine`` (``fileguard.GuardedConnection``: it answers only a request for the
+name our running load gave, from memory). ``load_file_available`` decides once per engine and
 logs which path it is; ``bulk.upsert_frame`` falls back to the multi-row ``INSERT`` otherwise.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
+import uuid
 import threading
 import weakref
 from dataclasses import dataclass
@@ -33,7 +33,7 @@ import pandas as pd
 import pymysql
 import sqlalchemy as sa
 
-from kd_assets.sync.fileguard import GuardedConnection, expect_file
+from kd_assets.sync.fileguard import GuardedConnection, serve
 from kd_assets.sync.identifiers import name_list, quote_mysql
 from kd_assets.sync.sqltext import Kind, datetime_text, decimal_text
 
@@ -160,7 +160,7 @@ class FileLoader:
         self.cols = name_list(quote_mysql, columns)
         self.table, self.staging = quote_mysql(table), quote_mysql(f"kd_load_{table}"[:64])
         self.batch_rows = LOAD_BATCH_ROWS
-        self.path = _temp_path()
+        self.name = f"kd-load-{uuid.uuid4().hex}.tsv"  # never a file: served from memory (fileguard.py)
         self.staged = False
 
     def encode(self, batch: pd.DataFrame) -> Encoded:
@@ -171,18 +171,16 @@ class FileLoader:
 
     def write(self, cursor, enc: Encoded) -> bool:
         """Load one batch; False when it must take the multi-row INSERT (no temporary tables)."""
-        with open(self.path, "wb") as f:
-            f.write(enc.data)
         if self._range_empty(cursor, enc):
             cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
-            if self._load(cursor, self.table) == (len(enc.batch), 0):
+            if self._load(cursor, self.table, enc.data) == (len(enc.batch), 0):
                 cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
                 return True
             # A row of the range was written since the probe (or a value did not convert).
             cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         if not self._new_staging(cursor):
             return False
-        loaded, warnings = self._load(cursor, self.staging)
+        loaded, warnings = self._load(cursor, self.staging, enc.data)
         if loaded != len(enc.batch) or warnings:
             raise LoadDataError(f"LOAD DATA into {self.staging}: {loaded} of {len(enc.batch)} rows, "
                                 f"{warnings} warnings")
@@ -195,9 +193,9 @@ class FileLoader:
         return enc.lo is not None and not cursor.execute(
             f"SELECT 1 FROM {self.table} WHERE {quote_mysql(self.key)} BETWEEN {enc.lo} AND {enc.hi} LIMIT 1")
 
-    def _load(self, cursor, into: str) -> tuple[int, int]:
-        with expect_file(self.dbapi, self.path):
-            cursor.execute(f"LOAD DATA LOCAL INFILE '{_sql_string(self.path)}' INTO TABLE {into}"
+    def _load(self, cursor, into: str, data: bytes) -> tuple[int, int]:
+        with serve(self.dbapi, self.name, data):
+            cursor.execute(f"LOAD DATA LOCAL INFILE '{self.name}' INTO TABLE {into}"
                            f" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
                            f" LINES TERMINATED BY '\\n' ({self.cols})")
         return cursor.rowcount, cursor.warning_count
@@ -219,23 +217,10 @@ class FileLoader:
         self.staged = True
         return True
 
-    def close(self, cursor, ok: bool) -> None:
-        try:
-            if ok and self.staged:
-                cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {self.staging}")
-        finally:
-            os.unlink(self.path)
+    def close(self, cursor) -> None:
+        if self.staged:
+            cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {self.staging}")
 
 
 class LoadDataError(RuntimeError):
     """The server read the file differently from what was written (rows or warnings)."""
-
-
-def _temp_path() -> str:
-    fd, path = tempfile.mkstemp(prefix="kd-load-", suffix=".tsv")
-    os.close(fd)
-    return path
-
-
-def _sql_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")
