@@ -27,18 +27,22 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench.harness import DEMO_CREDENTIALS, child_peak_rss_mb, scratch_database, simulator_process
 from bench.limits import bare_upsert, edit_customers, fetch_only_s
 from bench.runlog import RunTimes, run_times
 from bench.sensor_run import sensor_launched_run
 from kd_assets.definitions import form_definitions
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 CLOCK = "2025-06-30 12:00:00"
 DAY = CLOCK[:10]
@@ -100,6 +104,9 @@ def bookkeeping(dagster_home: str, run_id: str) -> dict[str, float]:
 
 
 def cli_env(base_url: str, target_url: str, dagster_home: str) -> dict[str, str]:
+    """The CLI's environment, and the project's ``dagster.yaml`` in the fresh ``DAGSTER_HOME`` (as
+    ``make demo`` does), so the sensor-launched run sees the run queue a deployment has."""
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", Path(dagster_home) / "dagster.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KD_")}
     env.update({"KD_SERVER_URL": base_url, "KD_ACCT_ID": DEMO_CREDENTIALS["acct_id"],
                 "KD_USERNAME": DEMO_CREDENTIALS["username"], "KD_APP_ID": DEMO_CREDENTIALS["app_id"],
@@ -140,7 +147,8 @@ def big_load(customers: int, sensor: bool) -> None:
         print(f"initial load of {customers:,} customers end to end: {initial.wall:.1f} s = "
               f"{customers / initial.wall:,.0f} rows/s (run span {initial.times.span:.1f} s, Dagster bookkeeping "
               f"{initial.times.dagster:.1f} s); peak RSS {initial.rss_mb:,.0f} MiB "
-              f"(goal <= {GOALS['rss_mb']}); load average {before} -> {load_avg()}", flush=True)
+              f"(goal <= {GOALS['rss_mb']}, every process of the run summed); load average {before} -> "
+              f"{load_avg()}\n  where it went: {initial.times.summary(step_labels())}", flush=True)
         before = load_avg()
         bare = bare_upsert(url)
         n, upsert_s = bare.rows, bare.best_s

@@ -45,7 +45,8 @@ from kd_assets.sync.writebehind import WriteBehind
 SERVER = os.environ.get("KD_BENCH_MYSQL_SERVER",
                         os.environ.get("KD_TEST_MYSQL_SERVER", "mysql+pymysql://root@127.0.0.1:3306"))
 CHUNK = 5_000  # the clean and publish steps' chunk (KD_MYSQL_CHUNK_SIZE default)
-LOAD_FILE = os.environ.get("KD_BENCH_LOAD_FILE") == "1"  # TargetStore(load_file=…) for the pipeline
+# TargetStore(load_file=…) for the pipeline: on unless KD_MYSQL_LOAD_FILE says off, as in a deployment.
+LOAD_FILE = os.environ.get("KD_MYSQL_LOAD_FILE", "1").strip().lower() not in {"0", "false", "no", "off"}
 WINDOW = (dt.datetime(2015, 1, 1), dt.datetime(2030, 1, 1))
 SPEC = load_spec("bd_customer")
 _CODE_CHARS = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -133,9 +134,10 @@ def measure_pipeline(n_rows: int) -> dict:
         store = TargetStore(create_target_engine(url, load_file=LOAD_FILE), SPEC, load_file=LOAD_FILE)
         store.ensure_tables()
         with store.engine.connect() as conn:
-            write_path = ("LOAD DATA LOCAL INFILE + INSERT … SELECT" if LOAD_FILE and load_file_available(conn)
+            write_path = ("LOAD DATA LOCAL INFILE (new key ranges straight in, else temporary table)"
+                          if LOAD_FILE and load_file_available(conn)
                           else "multi-row INSERT … ON DUPLICATE KEY UPDATE"
-                          + ("" if LOAD_FILE else " (KD_BENCH_LOAD_FILE=1 for LOAD DATA)")
+                          + ("" if LOAD_FILE else " (KD_MYSQL_LOAD_FILE=0)")
                           + (" (LOAD DATA unavailable)" if LOAD_FILE else ""))
         for rows in generate_chunks(n_rows):   # kingdee_customers_raw
             counts["landed"] += timed("land", store.land_rows, rows, "bench", "initial").landed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import subprocess
 import sys
@@ -40,32 +41,65 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _children() -> dict[int, list[int]]:
+    """Parent pid → its children's pids, for every live process."""
+    out: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            out.setdefault(ppid, []).append(int(entry))
+    return out
+
+
+def process_tree(pid: int) -> set[int]:
+    """``pid`` and every live process below it."""
+    children, out, todo = _children(), set(), [pid]
+    while todo:
+        p = todo.pop()
+        out.add(p)
+        todo += children.get(p, [])
+    return out
+
+
+def vm_hwm_kib(pid: int) -> int:
+    """A process's peak resident memory so far (VmHWM), KiB; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+    except OSError:
+        return 0
+
+
 @contextmanager
 def child_peak_rss_mb(pid: int, interval_s: float = 0.1) -> Iterator[Callable[[], float]]:
-    """The peak resident memory (MiB) of a running child, its kernel high-water mark (VmHWM)
-    polled until it exits; yields a function that reads it.
+    """The peak resident memory (MiB) of a running child and every process it starts: the sum of
+    each one's kernel high-water mark (VmHWM), polled until the child exits; yields a function
+    that reads it. Summing each process's own peak over-counts pages they share and peaks that
+    never coincided: an upper bound, never an under-count.
 
     Not ``wait4``'s ``ru_maxrss``: that also counts the pages of the parent the child was forked
     from (Linux folds the pre-exec memory into it), so a child of a 600 MiB benchmark process
     "peaks" at 600 MiB whatever it does itself."""
-    peak = [0]
+    peaks: dict[int, int] = {}
     done = threading.Event()
 
     def poll() -> None:
         while not done.is_set():
-            try:
-                with open(f"/proc/{pid}/status") as status:
-                    for line in status:
-                        if line.startswith("VmHWM:"):
-                            peak[0] = max(peak[0], int(line.split()[1]))
-            except OSError:  # gone
+            tree = process_tree(pid)
+            for p in tree:
+                peaks[p] = max(peaks.get(p, 0), vm_hwm_kib(p))
+            if pid not in tree or not vm_hwm_kib(pid):  # gone
                 return
             done.wait(interval_s)
 
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
     try:
-        yield lambda: peak[0] / 1024
+        yield lambda: sum(peaks.values()) / 1024
     finally:
         done.set()
         watcher.join()

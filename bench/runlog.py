@@ -20,6 +20,7 @@ class Step:
     key: str
     seconds: float  # STEP_START → STEP_SUCCESS / FAILURE
     ours: float  # STEP_START → the step's first STEP_OUTPUT: our function's own time
+    started: float = 0.0  # epoch seconds of its STEP_START
 
 
 @dataclass
@@ -84,6 +85,6 @@ def times_from_events(run_id: str, created: float, started: float, ended: float,
             outputs.setdefault(de.step_key, e.timestamp)
         elif de.event_type in (dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE):
             start = starts.get(de.step_key, e.timestamp)
-            steps.append(Step(de.step_key, e.timestamp - start, outputs.get(de.step_key, e.timestamp) - start))
+            steps.append(Step(de.step_key, e.timestamp - start, outputs.get(de.step_key, e.timestamp) - start, start))
     first = min(starts.values(), default=ended)
     return RunTimes(run_id, created, started, ended, first, steps)

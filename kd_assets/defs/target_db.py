@@ -17,12 +17,15 @@ class MySQLResource(dg.ConfigurableResource):
     """Where synced customers land. ``url`` comes from ``KD_MYSQL_URL``
     (``mysql+pymysql://user:pass@host:3306/db?charset=utf8mb4``); empty means the embedded
     SQLite file (``KD_SQLITE_PATH``, default ``.dagster_home/kd_target.sqlite``).
+    ``load_file`` (``KD_MYSQL_LOAD_FILE``, on) lands and stages rows with LOAD DATA LOCAL INFILE.
     """
 
     url: str = Field(default="", repr=False, description="SQLAlchemy URL; empty = embedded SQLite")
     pool_size: int = Field(default=5, description="Pooled connections per process")
     max_overflow: int = 5
     chunk_size: int = Field(default=5_000, description="Rows per chunk when streaming a window")
+    load_file: bool = Field(default=True, description="Land and stage rows through LOAD DATA LOCAL INFILE "
+                            "where the server allows it (local_infile ON); off: multi-row INSERT")
 
     _engine: Optional[sa.Engine] = PrivateAttr(default=None)
     _ensured: set = PrivateAttr(default_factory=set)  # specs whose tables this run already checked
@@ -31,7 +34,7 @@ class MySQLResource(dg.ConfigurableResource):
         """One engine (connection pool) per resource instance."""
         if self._engine is None:
             self._engine = create_target_engine(self.url or None, pool_size=self.pool_size,
-                                                max_overflow=self.max_overflow)
+                                                max_overflow=self.max_overflow, load_file=self.load_file)
         return self._engine
 
     def store(self, spec: SyncSpec) -> TargetStore:
@@ -41,7 +44,7 @@ class MySQLResource(dg.ConfigurableResource):
         run, not once per step and check (five times in a sync run; each check reads every
         table's columns, 0.1-0.4 s on a busy machine).
         """
-        store = TargetStore(self.engine(), spec)
+        store = TargetStore(self.engine(), spec, load_file=self.load_file)
         if spec.tables not in self._ensured:
             store.ensure_tables()
             self._ensured.add(spec.tables)
@@ -71,6 +74,8 @@ class MySQLResource(dg.ConfigurableResource):
         values: dict[str, Any] = {"url": dg.EnvVar("KD_MYSQL_URL")} if env.get("KD_MYSQL_URL") else {}
         if env.get("KD_MYSQL_CHUNK_SIZE"):
             values["chunk_size"] = int(env["KD_MYSQL_CHUNK_SIZE"])
+        if env.get("KD_MYSQL_LOAD_FILE"):
+            values["load_file"] = env["KD_MYSQL_LOAD_FILE"].strip().lower() not in {"0", "false", "no", "off"}
         values.update(overrides)
         return cls(**values)
 

@@ -42,7 +42,7 @@ _IN_BATCH = 2_000
 class HeaderLinesStore(TargetStore):
     """``TargetStore`` of a split bill: ``tables.target`` holds lines, ``tables.headers`` headers."""
 
-    def __init__(self, engine: sa.Engine, spec, *, load_file: bool = False):
+    def __init__(self, engine: sa.Engine, spec, *, load_file: bool = True):
         super().__init__(engine, spec, load_file=load_file)
         b = spec.bill
         self.bill_column = b.header_key_column

@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync.identifiers import name_list, quote_mysql, quote_sqlite
-from kd_assets.sync.loadfile import load_file_available, load_upsert
+from kd_assets.sync.loadfile import FileLoader, load_file_available
 from kd_assets.sync.sqltext import Kind, param_values, sql_literals, sql_values_rows
 
 MYSQL_DIALECTS = ("mysql", "mariadb")
@@ -31,22 +31,22 @@ def upsert_frame(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], f
                  columns: Sequence[str], guard: str | None = None, load_file: bool = False) -> None:
     """Insert ``frame[columns]`` into ``table``; on key conflict update (guarded if ``guard``).
 
-    ``load_file``: on MySQL/MariaDB, go through ``LOAD DATA LOCAL INFILE`` and a server-side
-    ``INSERT … SELECT`` when the engine allows it (``loadfile.load_file_available``) and the
-    frame's keys are unique (repeated keys keep the multi-row statement's in-order semantics).
+    ``load_file``: on MySQL/MariaDB, go through ``LOAD DATA LOCAL INFILE`` (loadfile.py: straight
+    into key ranges the table does not hold yet, else a temporary table and a guarded ``INSERT …
+    SELECT``) when the engine allows it (``loadfile.load_file_available``) and the frame's keys are
+    unique (repeated keys keep the multi-row statement's in-order semantics).
     """
     if frame.empty:
         return
     keys = [c.name for c in table.primary_key.columns]
-    if is_mysql(conn):
-        if (load_file and load_file_available(conn)
-                and not frame.duplicated(subset=keys).any()):
-            load_upsert(conn, table.name, kinds, frame, list(columns),
-                        mysql_update_clause(columns, keys, guard, qualifier=table.name))
-            return
-        _upsert_mysql(conn, table.name, kinds, frame, list(columns), keys, guard)
-    else:
+    if not is_mysql(conn):
         _upsert_sqlite(conn, table.name, kinds, frame, list(columns), keys, guard)
+        return
+    loader = None
+    if load_file and load_file_available(conn) and not frame.duplicated(subset=keys).any():
+        loader = FileLoader(conn, table.name, kinds, columns,
+                            mysql_update_clause(columns, keys, guard, qualifier=table.name), key=keys[0])
+    _upsert_mysql(conn, table.name, kinds, frame, list(columns), keys, guard, loader)
 
 
 def mysql_update_clause(columns: Sequence[str], keys: Sequence[str], guard: str | None,
@@ -75,24 +75,36 @@ def sqlite_conflict_clause(table: str, columns: Sequence[str], keys: Sequence[st
             + ", ".join(f"{s(c)}=excluded.{s(c)}" for c in updates) + where)
 
 
-def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard) -> None:
+def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard, loader: FileLoader | None = None) -> None:
     head = f"INSERT INTO {quote_mysql(name)} ({name_list(quote_mysql, columns)}) VALUES "
     tail = mysql_update_clause(columns, keys, guard)
+
+    def statement(batch: pd.DataFrame) -> str:
+        # No parameters: the driver does no %-interpolation, the text is already escaped.
+        return head + ",".join(sql_values_rows([sql_literals(batch[c], kinds[c]) for c in columns])) + tail
+
     cursor = conn.connection.cursor()
-    # The server works on one batch while Python builds the text of the next (the driver waits
-    # on the socket without the GIL): one connection, statements in order, same transaction.
+    if loader is None:
+        encode, write, batch_rows = statement, cursor.execute, MYSQL_BATCH_ROWS
+    else:
+        def write(encoded):
+            if not loader.write(cursor, encoded):
+                cursor.execute(statement(encoded.batch))
+        encode, batch_rows = loader.encode, loader.batch_rows
+    # The server works on one batch while Python encodes the next (the driver waits on the
+    # socket without the GIL): one connection, statements in order, same transaction.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kd-bulk") as writer:
         pending = None
         try:
-            for start in range(0, len(frame), MYSQL_BATCH_ROWS):
-                batch = frame.iloc[start:start + MYSQL_BATCH_ROWS]
-                rows = sql_values_rows([sql_literals(batch[c], kinds[c]) for c in columns])
+            for start in range(0, len(frame), batch_rows):
+                encoded = encode(frame.iloc[start:start + batch_rows])
                 if pending is not None:
                     pending.result()
-                # No parameters: the driver does no %-interpolation, the text is already escaped.
-                pending = writer.submit(cursor.execute, head + ",".join(rows) + tail)
+                pending = writer.submit(write, encoded)
             if pending is not None:
                 pending.result()
+            if loader is not None:
+                loader.close(cursor)
         finally:
             if pending is not None:
                 pending.exception()  # never close the cursor under a running statement

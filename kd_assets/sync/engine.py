@@ -1,8 +1,9 @@
 """Connections to the target database: MySQL/MariaDB through PyMySQL, or the embedded SQLite file.
 
 One place decides what a connection may do: SQLite gets WAL and a busy timeout; MySQL gets a
-pre-ping pool, and the LOAD DATA LOCAL capability only when the engine is made for the opt-in
-bulk path (``load_file=True``), because a server may ask a client that offers it for any file.
+pre-ping pool and, unless ``load_file=False``, PyMySQL connections that offer LOAD DATA LOCAL
+but answer a server's file request only for the name our own running load gave, from memory
+(fileguard.py).
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from kd_assets.sync.loadfile import disable_file_requests
+from kd_assets.sync.fileguard import GuardedConnection
 
 DEFAULT_SQLITE_PATH = ".dagster_home/kd_target.sqlite"
 
 
 def create_target_engine(url: str | None = None, *, pool_size: int = 5, max_overflow: int = 5,
-                         load_file: bool = False) -> sa.Engine:
+                         load_file: bool = True) -> sa.Engine:
     """An engine for ``url``; None/"" means the embedded SQLite file (``KD_SQLITE_PATH``).
 
-    ``load_file=True`` (for ``TargetStore(load_file=True)``) lets its MySQL connections use LOAD
-    DATA LOCAL; every other engine leaves the capability off, as the path is off by default.
+    ``load_file`` (the default; ``KD_MYSQL_LOAD_FILE=0`` turns it off through ``MySQLResource``)
+    lets its PyMySQL connections offer LOAD DATA LOCAL, the bulk path of ``TargetStore`` where the
+    server allows it (loadfile.py); other drivers and SQLite ignore it.
     """
     if not url:
         path = Path(os.environ.get("KD_SQLITE_PATH") or DEFAULT_SQLITE_PATH)
@@ -41,15 +43,11 @@ def create_target_engine(url: str | None = None, *, pool_size: int = 5, max_over
             cur.close()
 
         return engine
-    connect_args = {}
-    local_files = load_file and sa.engine.make_url(url).get_driver_name() == "pymysql"
-    if local_files:
-        # Advertise LOAD DATA LOCAL (the fast bulk path, see loadfile.py); the driver still
-        # refuses file requests except while one of our own loads runs.
-        connect_args["local_infile"] = True
     # pre_ping + recycle survive MySQL's wait_timeout closing idle pooled connections.
     engine = sa.create_engine(url, pool_pre_ping=True, pool_recycle=3600, pool_size=pool_size,
-                              max_overflow=max_overflow, connect_args=connect_args)
-    if local_files:
-        sa.event.listen(engine, "connect", lambda dbapi_conn, _record: disable_file_requests(dbapi_conn))
+                              max_overflow=max_overflow)
+    if load_file and engine.dialect.driver == "pymysql":
+        @sa.event.listens_for(engine, "do_connect")
+        def _guarded_connection(_dialect, _record, cargs, cparams):
+            return GuardedConnection(*cargs, **cparams)
     return engine

@@ -115,13 +115,17 @@ def iter_landed(store, where, chunk_size: int) -> Iterator[list[list]]:
     """The landed rows matching ``where``, in chunks of rows in the spec's FieldKeys order.
 
     Rows landed before pages first, then the paged rows page by page in landing order, each page
-    read and parsed once; the index is read as one row per page (its live positions), not one
-    per landed row. Within a chunk rows are in key order; a window one run fetched (keyset
-    pages) comes out in key order throughout.
+    read and parsed once. The index is read once for the whole window, as one row per page (its
+    live positions), not one per landed row: a one-day window's index rows are scattered through
+    a landing table larger than the buffer pool, and each further pass read them from disk again
+    (at 1M rows: a pass per two pages, and one for the rows landed before pages). Within a chunk
+    rows are in key order; a window one run fetched (keyset pages) comes out in key order throughout.
     """
-    yield from _legacy_chunks(store, where, chunk_size)
+    groups = _page_groups(store, where)
+    if None in groups:  # rows landed before pages: only a landing table that predates them has any
+        yield from _legacy_chunks(store, where, chunk_size)
     buffer: list[list] = []
-    for rows in _paged_rows(store, where):
+    for rows in _paged_rows(store, where, [g for page_id, g in groups.items() if page_id is not None]):
         buffer += rows
         while len(buffer) >= chunk_size:
             yield in_key_order(store, buffer[:chunk_size])
@@ -145,64 +149,58 @@ def _legacy_chunks(store, where, chunk_size: int) -> Iterator[list[list]]:
             return
 
 
-def _paged_rows(store, where) -> Iterator[list[list]]:
-    """Each page's rows that ``where`` selects, page by page (by page id: pages never change and
-    new pages get higher ids, so a row landed again meanwhile is met again, never skipped)."""
-    last = None
-    while True:
-        groups, scattered, pages = _read_pages_after(store, where, last)
-        if not groups:
-            return
-        for page_id, count, first, final in groups:
-            rows = pages.pop(page_id)
-            picked = [rows[i] for i in scattered[page_id]] if page_id in scattered else rows[first:final + 1]
-            if len(picked) != count:
-                raise RuntimeError(f"{store.spec.form_id}: landed page {page_id} has {len(rows)} rows, "
-                                   f"its index names {count}")
-            yield picked
-        last = groups[-1][0]
-        if len(groups) < _PAGES_PER_READ:
-            return
-
-
-def _read_pages_after(store, where, last: int | None, attempts: int = 3):
-    """The next pages after ``last`` with rows ``where`` selects: (page id, rows, first and last
-    position) per page, the positions of pages whose rows are not one run, and the decoded pages."""
+def _page_groups(store, where, after: int | None = None) -> dict[int | None, tuple]:
+    """One pass over the index rows ``where`` selects: per page (None: rows landed before pages)
+    (page id, rows, first position, last position, the positions as text if they are not one run)."""
     t = store.tables.landing
     page, position = t.c.page_id, t.c.position
-    q = (sa.select(page, sa.func.count(), sa.func.min(position), sa.func.max(position))
-         .where(where, page.is_not(None), *([] if last is None else [page > last]))
-         .group_by(page).order_by(page).limit(_PAGES_PER_READ))
-    for _ in range(attempts):
-        # One transaction for the index and the pages it names: where it is one snapshot
-        # (MySQL's REPEATABLE READ) a concurrent prune cannot take a page away in between;
-        # elsewhere (SQLite reads outside a write) a page pruned meanwhile means its keys were
-        # landed again: read the index again.
-        with store.engine.connect() as conn:
-            groups = conn.execute(q).all()
-            if not groups:
-                return [], {}, {}
-            scattered = _live_positions(conn, t, where, [g[0] for g in groups if g[3] - g[2] + 1 != g[1]])
-            pages = read_pages(conn, store, [g[0] for g in groups])
-        if len(pages) == len(groups):
-            return groups, scattered, pages
-    raise RuntimeError(f"{store.spec.form_id}: landed pages of {store.tables.landing_pages.name} kept "
-                       f"vanishing while reading (pruned by a concurrent raw step) after {attempts} attempts")
+    count, first, final = sa.func.count(), sa.func.min(position), sa.func.max(position)
+    # Positions are sent only for a page whose rows are not one run (keys landed again since),
+    # and kept as text until the page is read: a few bytes per row whatever the window's size.
+    scattered = sa.case((count == final - first + 1, None), else_=sa.func.group_concat(position))
+    q = (sa.select(page, count, first, final, scattered)
+         .where(where, *([] if after is None else [page > after])).group_by(page))
+    with store.engine.connect() as conn:
+        if is_mysql(conn):  # the default (1024 bytes) would cut a page's positions short
+            conn.exec_driver_sql("SET SESSION group_concat_max_len = 67108864")
+        rows = conn.execute(q).all()
+    return {r[0]: tuple(r) for r in sorted(rows, key=lambda r: (r[0] is not None, r[0] or 0))}
 
 
-def _live_positions(conn: sa.Connection, t: sa.Table, where, page_ids: list[int]) -> dict[int, list[int]]:
-    """Positions the index selects in pages where they are not one run (rows landed again since)."""
-    if not page_ids:
-        return {}
-    if conn.dialect.name in ("mysql", "mariadb"):  # the default (1024 bytes) would cut the list
-        conn.exec_driver_sql("SET SESSION group_concat_max_len = 67108864")
-    out = {}
-    for i in range(0, len(page_ids), _IN_BATCH):
-        for page_id, text in conn.execute(
-                sa.select(t.c.page_id, sa.func.group_concat(t.c.position))
-                .where(where, t.c.page_id.in_(page_ids[i:i + _IN_BATCH])).group_by(t.c.page_id)):
-            out[page_id] = sorted(map(int, text.split(",")))
-    return out
+def _paged_rows(store, where, groups: list[tuple]) -> Iterator[list[list]]:
+    """Each page's rows that ``where`` selected when ``groups`` were read, page by page (by page id).
+
+    Pages never change, so rows read from a page are exactly the versions the index named. A
+    page pruned since held no live key any more: its keys were landed again, in pages with
+    higher ids than any of ``groups`` (new pages get higher ids); so are keys landed again while
+    this reads. Those are read at the end, with the index rows after the last page read (none
+    is skipped; where no page was landed since, one probe of the page index costs nothing).
+    """
+    last = None
+    while groups:
+        for i in range(0, len(groups), _PAGES_PER_READ):
+            batch = groups[i:i + _PAGES_PER_READ]
+            with store.engine.connect() as conn:
+                pages = read_pages(conn, store, [g[0] for g in batch])
+            for page_id, count, first, final, scattered in batch:
+                if page_id not in pages:  # pruned: its keys are in newer pages, read below
+                    continue
+                rows = pages.pop(page_id)
+                picked = (rows[first:final + 1] if scattered is None else
+                          [rows[i] for i in sorted(map(int, scattered.split(","))) if i < len(rows)])
+                if len(picked) != count:
+                    raise RuntimeError(f"{store.spec.form_id}: landed page {page_id} has {len(rows)} rows, "
+                                       f"its index names {count}")
+                yield picked
+        last = groups[-1][0]
+        groups = list(_page_groups(store, where, last).values()) if _pages_after(store, last) else []
+
+
+def _pages_after(store, last: int) -> bool:
+    """Whether any index row points to a page after ``last`` (read from the page index alone)."""
+    t = store.tables.landing
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(t.c.page_id).where(t.c.page_id > last).limit(1)).first() is not None
 
 
 def in_key_order(store, rows: list[list]) -> list[list]:

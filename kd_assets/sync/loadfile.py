@@ -1,33 +1,39 @@
-"""Bulk upserts through ``LOAD DATA LOCAL INFILE`` (MySQL/MariaDB with PyMySQL).
+"""Bulk writes through ``LOAD DATA LOCAL INFILE`` (MySQL/MariaDB with PyMySQL), one batch at a time.
 
-A frame is written as tab-separated text to a temporary file, loaded into a per-call temporary
-table, then moved into the real table with one server-side
-``INSERT … SELECT … ON DUPLICATE KEY UPDATE`` carrying the same change-time guard as the
-multi-row path (``bulk.mysql_update_clause``). Parsing a data file is cheaper for the server
-than parsing SQL text, and the client only has to escape backslash, tab and newline.
+A batch is encoded as tab-separated text (the client only escapes backslash, tab and newline;
+the server parses a data file more cheaply than SQL text), served to the server from memory
+when it asks for the name our statement gave (fileguard.py: no file is written or read), then
+- straight into the table when it holds no row in the batch's key range (an initial load): one
+  server write per row. A savepoint covers it: should a row of the range appear meanwhile (a
+  concurrent writer), LOCAL skips that duplicate with a warning, the batch is rolled back and
+  takes the guarded way below;
+- else into a temporary table and on with one ``INSERT … SELECT … ON DUPLICATE KEY UPDATE``
+  carrying the multi-row path's change-time guard (``bulk.mysql_update_clause``). Without the
+  ``CREATE TEMPORARY TABLES`` grant such a batch goes back to the multi-row ``INSERT``.
+LOCAL turns conversion errors into warnings: a batch with a warning or a missing row fails
+(``LoadDataError``) as the multi-row statement would have.
 
-Usable only when the server allows it (``local_infile`` is OFF by default on MySQL 8) and the
-connection advertised the capability (only engines made by ``create_target_engine(...,
-load_file=True)`` connect with ``local_infile=True``). ``load_file_available`` decides once per engine; callers fall back to
-the multi-row ``INSERT`` otherwise. The driver only answers a server's file request while one of
-our own statements runs: a server can name any client file in that request, so the permission
-is off at all other times.
+Used where the server allows it (``@@local_infile``; OFF by default on MySQL 8) on connections
+from ``create_target_engine`` (``fileguard.GuardedConnection``: it answers only a request for the
+name our running load gave, from memory). ``load_file_available`` decides once per engine and
+logs which path it is; ``bulk.upsert_frame`` falls back to the multi-row ``INSERT`` otherwise.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
+import uuid
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+import pymysql
 import sqlalchemy as sa
 
+from kd_assets.sync.fileguard import GuardedConnection, serve
 from kd_assets.sync.identifiers import name_list, quote_mysql
 from kd_assets.sync.sqltext import Kind, datetime_text, decimal_text
 
@@ -39,32 +45,32 @@ _TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\
 _SEPARATOR, _NULL_SENTINEL = "\x01", "\x02"
 
 _availability: "weakref.WeakKeyDictionary[sa.Engine, bool]" = weakref.WeakKeyDictionary()
+_no_temp_tables: "weakref.WeakSet[sa.Engine]" = weakref.WeakSet()
 _availability_lock = threading.Lock()
+_LOAD = "LOAD DATA LOCAL INFILE (straight into new key ranges, else temporary table + guarded INSERT … SELECT)"
+_INSERT = "multi-row INSERT … ON DUPLICATE KEY UPDATE"
 
 
-def load_file_available(conn: sa.Connection) -> bool:
-    """Whether this connection's engine can use LOAD DATA LOCAL; checked once per engine."""
+def load_file_available(conn: sa.Connection, enabled: bool = True) -> bool:
+    """Whether bulk writes on this connection's engine use LOAD DATA LOCAL; decided and logged
+    once per engine (``enabled=False``: the setting is off, KD_MYSQL_LOAD_FILE=0)."""
     engine = conn.engine
     with _availability_lock:
         known = _availability.get(engine)
     if known is not None:
         return known
-    ok, why = _probe(conn)
+    ok, why = _probe(conn) if enabled else (False, "turned off (load_file=False, KD_MYSQL_LOAD_FILE=0)")
     with _availability_lock:
         _availability[engine] = ok
-    log.info("bulk writes to %s use %s (%s)", _where(engine),
-             "LOAD DATA LOCAL INFILE + INSERT … SELECT" if ok else "multi-row INSERT … ON DUPLICATE KEY UPDATE",
-             why)
+    log.info("bulk writes to %s use %s (%s)", _where(engine), _LOAD if ok else _INSERT, why)
     return ok
 
 
 def _probe(conn: sa.Connection) -> tuple[bool, str]:
     if conn.dialect.driver != "pymysql":
         return False, f"driver {conn.dialect.driver} is not pymysql"
-    dbapi = conn.connection.dbapi_connection
-    from pymysql.constants import CLIENT
-    if not getattr(dbapi, "client_flag", 0) & CLIENT.LOCAL_FILES:
-        return False, "the connection did not enable local_infile"
+    if not isinstance(conn.connection.dbapi_connection, GuardedConnection):
+        return False, "the engine was made with load_file=False (its connections do not offer LOCAL)"
     if not conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar():
         return False, "the server has local_infile OFF"
     return True, "the server has local_infile ON"
@@ -74,12 +80,6 @@ def _where(engine: sa.Engine) -> str:
     """Host/database of an engine for a log line: never the password."""
     u = engine.url
     return f"{u.get_backend_name()}://{u.host or ''}:{u.port or ''}/{u.database or ''}"
-
-
-def disable_file_requests(dbapi_conn) -> None:
-    """Connect hook: refuse server file requests except while ``load_upsert`` runs."""
-    if hasattr(dbapi_conn, "_local_infile"):
-        dbapi_conn._local_infile = False
 
 
 def tsv_column(values, kind: Kind) -> list[str]:
@@ -131,72 +131,96 @@ def tsv_bytes(kinds: dict[str, Kind], frame: pd.DataFrame, columns: Sequence[str
     return ("\n".join(map("\t".join, zip(*fields))) + "\n").encode("utf-8")
 
 
-# Rows per LOAD DATA: the server loads and merges one batch while Python encodes the next.
+# Rows per LOAD DATA: the server loads one batch while Python encodes the next.
 LOAD_BATCH_ROWS = 2500
+_SAVEPOINT = "kd_load"
+_DENIED = (1044, 1142)  # ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR
 
 
-def load_upsert(conn: sa.Connection, table: str, kinds: dict[str, Kind], frame: pd.DataFrame,
-                columns: Sequence[str], update_clause: str, batch_rows: int | None = None) -> None:
-    """Upsert ``frame[columns]`` (unique keys) into ``table`` via a loaded temporary table.
+@dataclass(frozen=True)
+class Encoded:
+    batch: pd.DataFrame
+    data: bytes
+    lo: int | None  # the batch's key range, when its key is an integer
+    hi: int | None
 
+
+class FileLoader:
+    """One frame's batches into ``table`` (unique keys) on one connection, in its transaction.
+
+    ``encode`` runs in the caller's thread, ``write`` in the writer thread, in batch order;
     ``update_clause`` is the ``ON DUPLICATE KEY UPDATE …`` text, qualified with ``table``.
-    One connection, statements in order, the caller's transaction (temporary-table DDL does not
-    commit); a worker thread waits on the server while this thread encodes the next batch.
     """
-    cols = name_list(quote_mysql, columns)
-    staging, table = quote_mysql(f"kd_load_{table}"[:64]), quote_mysql(table)
-    batch_rows = batch_rows or LOAD_BATCH_ROWS
-    cursor = conn.connection.cursor()
-    dbapi = conn.connection.dbapi_connection
-    path = _temp_path()
 
-    def load(data: bytes, rows: int) -> None:
-        with open(path, "wb") as f:
-            f.write(data)
-        cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {staging}")
-        # Same column types, no keys: the load only appends; the key check happens once, below.
-        cursor.execute(f"CREATE TEMPORARY TABLE {staging} AS SELECT {cols} FROM {table} LIMIT 0")
-        dbapi._local_infile = True
-        try:
-            cursor.execute(f"LOAD DATA LOCAL INFILE '{_sql_string(path)}' INTO TABLE {staging}"
+    def __init__(self, conn: sa.Connection, table: str, kinds: dict[str, Kind], columns: Sequence[str],
+                 update_clause: str, key: str | None):
+        self.engine, self.dbapi = conn.engine, conn.connection.dbapi_connection
+        self.kinds, self.columns, self.update_clause = kinds, list(columns), update_clause
+        self.key = key if key is not None and kinds[key][0] == "int" else None
+        self.cols = name_list(quote_mysql, columns)
+        self.table, self.staging = quote_mysql(table), quote_mysql(f"kd_load_{table}"[:64])
+        self.batch_rows = LOAD_BATCH_ROWS
+        self.name = f"kd-load-{uuid.uuid4().hex}.tsv"  # never a file: served from memory (fileguard.py)
+        self.staged = False
+
+    def encode(self, batch: pd.DataFrame) -> Encoded:
+        lo = hi = None
+        if self.key is not None:
+            lo, hi = int(batch[self.key].min()), int(batch[self.key].max())
+        return Encoded(batch, tsv_bytes(self.kinds, batch, self.columns), lo, hi)
+
+    def write(self, cursor, enc: Encoded) -> bool:
+        """Load one batch; False when it must take the multi-row INSERT (no temporary tables)."""
+        if self._range_empty(cursor, enc):
+            cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
+            if self._load(cursor, self.table, enc.data) == (len(enc.batch), 0):
+                cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+                return True
+            # A row of the range was written since the probe (or a value did not convert).
+            cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        if not self._new_staging(cursor):
+            return False
+        loaded, warnings = self._load(cursor, self.staging, enc.data)
+        if loaded != len(enc.batch) or warnings:
+            raise LoadDataError(f"LOAD DATA into {self.staging}: {loaded} of {len(enc.batch)} rows, "
+                                f"{warnings} warnings")
+        cursor.execute(f"INSERT INTO {self.table} ({self.cols}) SELECT {self.cols} FROM {self.staging}"
+                       + self.update_clause)
+        return True
+
+    def _range_empty(self, cursor, enc: Encoded) -> bool:
+        """Whether the table holds no key of the batch's range (a plain read: no locks taken)."""
+        return enc.lo is not None and not cursor.execute(
+            f"SELECT 1 FROM {self.table} WHERE {quote_mysql(self.key)} BETWEEN {enc.lo} AND {enc.hi} LIMIT 1")
+
+    def _load(self, cursor, into: str, data: bytes) -> tuple[int, int]:
+        with serve(self.dbapi, self.name, data):
+            cursor.execute(f"LOAD DATA LOCAL INFILE '{self.name}' INTO TABLE {into}"
                            f" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
-                           f" LINES TERMINATED BY '\\n' ({cols})")
-        finally:
-            dbapi._local_infile = False
-        # LOCAL turns conversion errors into warnings; the multi-row path would have failed.
-        if cursor.rowcount != rows or cursor.warning_count:
-            raise LoadDataError(f"LOAD DATA into {staging}: {cursor.rowcount} of {rows} rows, "
-                                f"{cursor.warning_count} warnings")
-        cursor.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {staging}" + update_clause)
+                           f" LINES TERMINATED BY '\\n' ({self.cols})")
+        return cursor.rowcount, cursor.warning_count
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kd-load") as writer:
-        pending = None
+    def _new_staging(self, cursor) -> bool:
+        """An empty temporary table like the target's columns, without keys (the load only appends)."""
+        if self.engine in _no_temp_tables:
+            return False
         try:
-            for start in range(0, len(frame), batch_rows):
-                batch = frame.iloc[start:start + batch_rows]
-                data = tsv_bytes(kinds, batch, columns)
-                if pending is not None:
-                    pending.result()
-                pending = writer.submit(load, data, len(batch))
-            if pending is not None:
-                pending.result()
-            cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {staging}")
-        finally:
-            if pending is not None:
-                pending.exception()  # never close the cursor under a running statement
-            cursor.close()
-            os.unlink(path)
+            cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {self.staging}")
+            cursor.execute(f"CREATE TEMPORARY TABLE {self.staging} AS SELECT {self.cols} FROM {self.table} LIMIT 0")
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] not in _DENIED:
+                raise
+            _no_temp_tables.add(self.engine)
+            log.info("bulk writes to %s: no CREATE TEMPORARY TABLES grant, so rows whose key range is "
+                     "already stored take the multi-row INSERT", _where(self.engine))
+            return False
+        self.staged = True
+        return True
+
+    def close(self, cursor) -> None:
+        if self.staged:
+            cursor.execute(f"DROP TEMPORARY TABLE IF EXISTS {self.staging}")
 
 
 class LoadDataError(RuntimeError):
     """The server read the file differently from what was written (rows or warnings)."""
-
-
-def _temp_path() -> str:
-    fd, path = tempfile.mkstemp(prefix="kd-load-", suffix=".tsv")
-    os.close(fd)
-    return path
-
-
-def _sql_string(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("'", "\\'")

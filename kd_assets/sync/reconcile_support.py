@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from kd_assets.sync.bulk import is_mysql
 from kd_assets.sync.identifiers import quoter
+from kd_assets.sync.targetchecks import window_target_diff
 from kd_assets.sync.transform import CHANGE_TIME, coerce_frame
 
 DEFAULT_CHUNK_SIZE = 10_000
@@ -135,6 +136,9 @@ class ReconcileSupport:
     def clean_target_diff(self, window_start: dt.datetime | None, window_end: dt.datetime,
                           sample: int = 20) -> tuple[int, pd.DataFrame]:
         """Clean rows of the window missing from the target or with another change time."""
+        found = window_target_diff(self, window_start, window_end, sample)
+        if found is not None:  # a recent window: from the indexes alone, no row read
+            return found[0], pd.DataFrame(found[1], columns=[self.key, "clean_change_time", "target_change_time"])
         c, t = self.tables.clean, self.tables.target
         j = c.outerjoin(t, c.c[self.key] == t.c[self.key])
         cond = sa.and_(self.in_window(c, window_start, window_end),

@@ -51,10 +51,10 @@ class TargetStore(ReconcileSupport, SyncLog):
             cls = HeaderLinesStore
         return super().__new__(cls)
 
-    def __init__(self, engine: sa.Engine, spec: SyncSpec, *, load_file: bool = False):
-        """``load_file=True`` lands and stages clean rows through LOAD DATA LOCAL INFILE where the
-        server allows it (see loadfile.py). Off by default: measured interleaved on our 2-core
-        machines it was no faster than the multi-row INSERT (the server does more work)."""
+    def __init__(self, engine: sa.Engine, spec: SyncSpec, *, load_file: bool = True):
+        """``load_file`` (the default) lands and stages clean rows through LOAD DATA LOCAL INFILE
+        where the engine and server allow it, else multi-row INSERT (loadfile.py, logged once per
+        engine); ``False`` (KD_MYSQL_LOAD_FILE=0) always takes the multi-row INSERT."""
         self.engine = engine
         self.load_file = load_file
         self.spec = spec
@@ -232,7 +232,7 @@ class TargetStore(ReconcileSupport, SyncLog):
         t, total = self.tables.clean, UpsertCounts()
         with self.engine.connect() as conn:
             sparse = sparse_window_keys(conn, self, window_start, window_end, SPARSE_WINDOW_KEYS)
-        if sparse is None and not self.spec.bill:  # two connections, empty spans copied whole (rangepublish.py)
+        if sparse is None and not self.spec.bill:  # two connections, empty slices copied (rangepublish.py)
             return publish_by_range(self, window_start, window_end, run_id, chunk_size, on_chunk)
         chunks = ([[(k,) for k in sparse[i:i + chunk_size]] for i in range(0, len(sparse), chunk_size)]
                   if sparse is not None else

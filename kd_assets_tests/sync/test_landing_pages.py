@@ -101,3 +101,21 @@ def test_a_landing_table_from_before_pages_keeps_its_rows(target_url):
     assert landed(store, chunk_size=2) == [legacy[0], legacy[2], newer]  # landed before pages come first
     assert store.ensure_tables() == []
     engine.dispose()
+
+
+def test_keys_landed_again_while_a_window_is_read_come_out_in_their_newest_version(store, monkeypatch):
+    from kd_assets.sync import landing
+    monkeypatch.setattr(landing, "_PAGES_PER_READ", 1)
+    for keys in ((1, 2, 3), (4, 5, 6), (7, 8, 9)):
+        store.land_rows([kd_row(k, phone="first") for k in keys], "run-1", "2024-05-07")
+    chunks = store.iter_landed(*DAY, chunk_size=3)
+    assert [r[0] for r in next(chunks)] == [1, 2, 3]  # the window's index is read; the first page too
+    # Meanwhile another run lands keys 4-6 and 8 again: the second page is pruned before it is read.
+    store.land_rows([kd_row(k, phone="again", modified_at="2024-05-07T11:00:00") for k in (4, 5, 6, 8)],
+                    "run-2", "2024-05-07")
+    assert store.prune_landed_pages() == 1
+    rest = [r for chunk in chunks for r in chunk]
+    phone = SPEC.field_keys.index(next(c.field for c in SPEC.columns if c.name == "phone"))
+    newest = {r[0]: r[phone] for r in rest}  # a key read twice: its newer page comes later
+    assert sorted(newest) == [4, 5, 6, 7, 8, 9]
+    assert {k for k, p in newest.items() if p == "again"} == {4, 5, 6, 8}

@@ -1,4 +1,5 @@
-"""The LOAD DATA LOCAL INFILE write path and its multi-row fallback give the same tables."""
+"""The LOAD DATA LOCAL INFILE write path (straight into new key ranges, else through a temporary
+table) and its multi-row fallback give the same tables, guards intact under a concurrent writer."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import pytest
 import sqlalchemy as sa
 
 from kd_assets.sync import loadfile
-from kd_assets.sync.loadfile import LoadDataError, load_file_available, load_upsert, tsv_column
+from kd_assets.sync.bulk import upsert_frame
+from kd_assets.sync.loadfile import LoadDataError, load_file_available, tsv_column
 from kd_assets.sync.schemas import validate
 from kd_assets.sync.store import TargetStore, create_target_engine
 from kd_assets.sync.transform import to_frame
 from kd_assets_tests.sync.rows import SPEC, kd_row
+from kd_assets_tests.sync.test_target_grants import GRANTS, user_with  # noqa: F401 (a fixture)
 
 NOW = pd.Timestamp("2030-01-01")
 TRICKY = ["tab\there", "new\nline", "cr\rreturn", "back\\slash", "\\N", "NULL", "O'Hara \"q\"",
@@ -40,6 +43,9 @@ def stores(mysql_server, mysql_url, local_infile_on):
     slow.engine.dispose()
     with mysql_server.connect() as conn:
         conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+SPEC_COLUMNS = [c.name for c in SPEC.columns]
 
 
 def _table(store: TargetStore, table: sa.Table, drop=("fetched_at", "cleaned_at")) -> list[tuple]:
@@ -76,11 +82,11 @@ def test_the_load_path_is_available_on_this_server_and_said_once(mysql_url, loca
     store.engine.dispose()
 
 
-def test_fallback_without_the_client_capability_and_no_password_in_the_log(mysql_url, caplog):
-    engine = sa.create_engine(mysql_url)  # not create_target_engine: no local_infile
+def test_fallback_on_an_engine_without_the_capability_and_no_password_in_the_log(mysql_url, caplog):
+    engine = sa.create_engine(mysql_url)  # not create_target_engine: plain PyMySQL connections
     with engine.connect() as conn, caplog.at_level(logging.INFO, logger="kd_assets.sync.loadfile"):
         assert not load_file_available(conn)
-    assert "multi-row INSERT" in caplog.text and "did not enable local_infile" in caplog.text
+    assert "multi-row INSERT" in caplog.text and "load_file=False" in caplog.text
     store = TargetStore(engine, SPEC)
     store.ensure_tables()
     assert store.land_rows(_rows(5), "run-1", None).landed == 5
@@ -89,11 +95,20 @@ def test_fallback_without_the_client_capability_and_no_password_in_the_log(mysql
     assert "s3cr3t" not in loadfile._where(secret)
 
 
-def test_file_requests_are_refused_outside_our_loads(mysql_url):
-    engine = create_target_engine(mysql_url)
-    with engine.connect() as conn:
-        assert conn.connection.dbapi_connection._local_infile is False
-    engine.dispose()
+def test_the_server_refusing_local_files_means_multi_row_insert(mysql_server, mysql_url, caplog):
+    with mysql_server.connect() as conn:
+        was = conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar()
+        conn.exec_driver_sql("SET GLOBAL local_infile = 0")
+    try:
+        with caplog.at_level(logging.INFO, logger="kd_assets.sync.loadfile"):
+            store = _store(mysql_url, True)
+            assert store.land_rows(_rows(5), "run-1", None).landed == 5
+    finally:
+        with mysql_server.connect() as conn:
+            conn.exec_driver_sql(f"SET GLOBAL local_infile = {int(bool(was))}")
+    assert "multi-row INSERT" in caplog.text and "local_infile OFF" in caplog.text
+    assert len(_table(store, store.tables.landing)) == 5
+    store.engine.dispose()
 
 
 def test_both_paths_land_and_clean_identically_with_guards(stores, monkeypatch):
@@ -136,18 +151,104 @@ def test_repeated_keys_in_one_call_keep_the_multi_row_semantics(stores):
         assert landed == [rows[2], rows[3]]
 
 
-def test_a_value_the_server_would_truncate_fails_instead_of_loading_quietly(mysql_url, local_infile_on):
+def _session_counts(conn: sa.Connection) -> dict[str, int]:
+    rows = conn.exec_driver_sql("SHOW SESSION STATUS WHERE Variable_name IN "
+                                "('Com_load', 'Com_insert_select', 'Com_insert')").all()
+    return {name.removeprefix("Com_"): int(value) for name, value in rows}
+
+
+def _clean_rows(store, rows, run="r1"):
+    out = validate(SPEC, to_frame(SPEC, rows), now=NOW).clean
+    out = store._spec_frame(out)
+    out["row_hash"], out["run_id"], out["partition_key"], out["cleaned_at"] = 1, run, None, NOW
+    return out
+
+
+def test_new_key_ranges_load_straight_into_the_table_stored_ones_through_the_guard(mysql_url, local_infile_on,
+                                                                                monkeypatch):
+    monkeypatch.setattr(loadfile, "LOAD_BATCH_ROWS", 10)
+    store, t = _store(mysql_url, True), None
+    t = store.tables.clean
+
+    def write(rows, run):
+        frame = _clean_rows(store, rows, run)
+        with store.engine.begin() as conn:
+            before = _session_counts(conn)
+            upsert_frame(conn, t, store.tables.kinds, frame, list(frame.columns), guard="change_time", load_file=True)
+            after = _session_counts(conn)
+        return {k: after[k] - before[k] for k in after}
+
+    # 30 new keys: three loads straight into the table, no INSERT … SELECT.
+    assert write(_rows(30), "r1") == {"load": 3, "insert_select": 0, "insert": 0}
+    # Keys 21..40: the batch 21..30 meets stored keys (guarded), 31..40 is a new range (straight).
+    newer = _rows(40, modified="2024-05-07T11:00:00", phone="newer")[20:]
+    assert write(newer, "r2") == {"load": 2, "insert_select": 1, "insert": 0}
+    older = _rows(40, modified="2024-05-07T09:00:00", phone="older")
+    assert write(older, "r3") == {"load": 4, "insert_select": 4, "insert": 0}
+    phones = {r[0]: r[SPEC_COLUMNS.index("phone")] for r in _table(store, t)}
+    assert len(phones) == 40 and {phones[k] for k in range(21, 41)} == {"newer"}
+    assert {phones[k] for k in range(1, 21)} == {"0591-1234567"}  # never older over newer
+    store.engine.dispose()
+
+
+@pytest.mark.parametrize("concurrent_time, winner", [("2024-05-07T12:00:00", "concurrent"),
+                                                      ("2024-05-07T08:00:00", "ours")])
+def test_a_concurrent_write_into_a_new_range_falls_back_to_the_guard(mysql_url, local_infile_on, monkeypatch,
+                                                                     concurrent_time, winner):
+    """Another connection commits key 3 after the range probe found 1..5 empty: our LOAD skips that
+    duplicate with a warning, the batch is rolled back to its savepoint and the guarded path keeps
+    the newer of the two versions."""
+    store, other = _store(mysql_url, True), _store(mysql_url, False)
+    probe = loadfile.FileLoader._range_empty
+
+    def concurrent_run_commits_after_the_probe(self, cursor, enc):
+        empty = probe(self, cursor, enc)
+        if empty and not _table(other, other.tables.landing):
+            other.land_rows([kd_row(3, phone="concurrent", modified_at=concurrent_time)], "run-concurrent", None)
+        return empty
+
+    monkeypatch.setattr(loadfile.FileLoader, "_range_empty", concurrent_run_commits_after_the_probe)
+    assert store.land_rows(_rows(5), "run-ours", None).landed == 5
+    landed = {r[0]: r for chunk in store.iter_landed(None, pd.Timestamp("2030-01-01")) for r in chunk}
+    phone = SPEC.field_keys.index(next(c.field for c in SPEC.columns if c.name == "phone"))
+    assert sorted(landed) == [1, 2, 3, 4, 5]
+    assert landed[3][phone] == ("concurrent" if winner == "concurrent" else "0591-1234567")
+    assert {landed[k][phone] for k in (1, 2, 4, 5)} == {"0591-1234567"}
+    store.engine.dispose()
+    other.engine.dispose()
+
+
+def test_without_the_temporary_tables_grant_stored_ranges_take_the_multi_row_insert(user_with, local_infile_on,
+                                                                                   caplog):
+    store = _store(user_with(GRANTS), True)  # the README's grants: no CREATE TEMPORARY TABLES
+    with caplog.at_level(logging.INFO, logger="kd_assets.sync.loadfile"):
+        store.land_rows(_rows(5), "r1", None)                                     # straight in
+        for run in ("r2", "r3"):
+            store.land_rows(_rows(5, modified="2024-05-07T11:00:00", phone=run), run, None)  # guarded
+    assert caplog.text.count("no CREATE TEMPORARY TABLES grant") == 1
+    landed = {r[0]: r for chunk in store.iter_landed(None, pd.Timestamp("2030-01-01")) for r in chunk}
+    phone = SPEC.field_keys.index(next(c.field for c in SPEC.columns if c.name == "phone"))
+    assert {r[phone] for r in landed.values()} == {"r3"} and len(landed) == 5
+    store.engine.dispose()
+
+
+@pytest.mark.parametrize("table", ["quarantine", "clean"])
+def test_a_value_the_server_would_truncate_fails_instead_of_loading_quietly(mysql_url, local_infile_on, table):
+    """Through the temporary table (quarantine: text keys) and straight into a new range (clean)."""
     store = _store(mysql_url, True)
-    frame = pd.DataFrame({"record_key": ["x" * 100], "partition_key": [""], "run_id": ["r"],
-                          "change_time": [pd.NaT], "reasons": ["[]"], "payload": [None],
-                          "quarantined_at": [NOW]})
-    t = store.tables.quarantine
-    with store.engine.begin() as conn:
-        assert load_file_available(conn)
+    if table == "quarantine":
+        t = store.tables.quarantine
+        frame = pd.DataFrame({"record_key": ["x" * 100], "partition_key": [""], "run_id": ["r"],
+                              "change_time": [pd.NaT], "reasons": ["[]"], "payload": [None],
+                              "quarantined_at": [NOW]})
+    else:
+        t = store.tables.clean
+        frame = _clean_rows(store, _rows(3))
+        frame["run_id"] = "r" * 200
     with pytest.raises(LoadDataError), store.engine.begin() as conn:
-        load_upsert(conn, t.name, store.tables.kinds, frame, list(frame.columns), " ON DUPLICATE KEY UPDATE "
-                    + f"{t.name}.run_id=VALUES(run_id)")
-    assert store.quarantine_count() == 0
+        assert load_file_available(conn)
+        upsert_frame(conn, t, store.tables.kinds, frame, list(frame.columns), guard="change_time", load_file=True)
+    assert _table(store, t) == []
     store.engine.dispose()
 
 

@@ -106,3 +106,17 @@ def test_a_window_matched_by_any_change_field_is_published_whole(store):
           kd_row(3, modified_at="2024-05-01T10:00:00", approved_at=None))
     assert store.publish_clean(*DAY, "run-1") == UpsertCounts(inserted=2)
     assert sorted(store.read_target()["data_id"]) == [1, 2]
+
+
+def test_a_sparse_chunk_is_published_in_batches_of_keys_with_the_counts_of_one(store, monkeypatch):
+    from kd_assets.sync import upsert
+    stage(store, *[kd_row(i, modified_at="2024-05-06T10:00:00", approved_at=None) for i in range(1, 12)])
+    store.publish_clean(*ALL_HISTORY, "run-0")
+    stage(store, *[kd_row(i, phone=f"edited {i}", modified_at="2024-05-07T10:00:00", approved_at=None)
+                   for i in (2, 4, 6)], kd_row(20), kd_row(21))
+    monkeypatch.setattr(upsert, "KEYED_BATCH", 2)
+    assert store.publish_clean(*DAY, "run-1") == UpsertCounts(inserted=2, updated=3)
+    assert store.publish_clean(*DAY, "run-2") == UpsertCounts(unchanged=5)
+    target = store.read_target().set_index("data_id")
+    assert [target.loc[i, "phone"] for i in (2, 4, 6)] == ["edited 2", "edited 4", "edited 6"]
+    assert store.clean_target_diff(*DAY)[0] == 0

@@ -74,3 +74,38 @@ def test_a_database_made_before_the_check_indexes_gets_them_on_the_next_start(st
             if i["name"] == f"ix_{store.tables.clean.name}_business_key"] == \
         [["customer_number", "using_org", "modified_at", "forbidden_at", "approved_at"]]
     assert store.ensure_tables() == []
+
+
+def _joined_diff(store, start, end):
+    """The check's join (the path for windows the indexes cannot answer), for comparison."""
+    c, t = store.tables.clean, store.tables.target
+    with store.engine.connect() as conn:
+        return conn.execute(sa.select(c.c.data_id, c.c.change_time, t.c.change_time)
+                            .select_from(c.outerjoin(t, c.c.data_id == t.c.data_id))
+                            .where(store.in_window(c, start, end),
+                                   sa.or_(t.c.data_id.is_(None), t.c.change_time != c.c.change_time))
+                            .order_by(c.c.data_id)).all()
+
+
+def test_a_recent_window_is_compared_from_the_indexes_as_the_join_compares_it(store):
+    from kd_assets.sync.targetchecks import window_target_diff
+    early, late = "2024-05-06T08:00:00", "2024-05-08T07:00:00.250"
+    stage(store, kd_row(1), kd_row(2), kd_row(3, modified_at=early, approved_at=None),
+          kd_row(4, approved_at=late),  # changed in the window, and again after it
+          kd_row(5, modified_at=early, approved_at="2024-05-07T09:30:00.125"), kd_row(6, modified_at=early))
+    store.publish_clean(*ALL_HISTORY, "run-1")
+    stage(store, kd_row(2, modified_at="2024-05-07T11:00:00.5"),  # the target holds the older version ...
+          kd_row(3, modified_at="2024-05-07T12:00:00", approved_at=None),  # ... older than the window
+          kd_row(7), kd_row(8, approved_at=late))  # missing
+    with store.engine.begin() as conn:  # the target ahead of clean
+        conn.execute(store.tables.target.update().where(store.tables.target.c.data_id == 5)
+                     .values(change_time=dt.datetime(2024, 5, 7, 23, 0)))
+    expected = [tuple(r) for r in _joined_diff(store, *DAY)]
+    assert [r[0] for r in expected] == [2, 3, 5, 7, 8]
+    assert window_target_diff(store, *DAY) == (5, expected)
+    assert store.clean_target_diff(*DAY, sample=2)[0] == 5
+    assert store.clean_target_diff(*DAY, sample=2)[1]["data_id"].tolist() == [2, 3]
+    assert window_target_diff(store, *DAY, limit=3) is None  # more than the limit: the join answers
+    assert window_target_diff(store, *ALL_HISTORY) is None
+    next_day = (DAY[1], DAY[1] + dt.timedelta(days=1))
+    assert window_target_diff(store, *next_day) == (1, [tuple(r) for r in _joined_diff(store, *next_day)])

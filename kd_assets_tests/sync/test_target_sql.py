@@ -1,5 +1,5 @@
 """The target SQL itself: reserved words as names, 4-byte characters in a utf8mb3 database, and
-LOAD DATA LOCAL offered only by engines made for it. Real MariaDB (and SQLite), simulator over HTTP."""
+LOAD DATA LOCAL offered unless an engine is made with it off. Real MariaDB (and SQLite), simulator over HTTP."""
 
 from __future__ import annotations
 
@@ -115,6 +115,6 @@ def _offers_load_data_local(engine: sa.Engine) -> tuple[bool, bool]:
     return offered, usable
 
 
-def test_only_engines_made_for_load_file_offer_load_data_local(mysql_url, local_infile_on):  # noqa: F811
-    assert _offers_load_data_local(create_target_engine(mysql_url)) == (False, False)
-    assert _offers_load_data_local(create_target_engine(mysql_url, load_file=True)) == (True, True)
+def test_engines_offer_load_data_local_unless_made_with_load_file_off(mysql_url, local_infile_on):  # noqa: F811
+    assert _offers_load_data_local(create_target_engine(mysql_url)) == (True, True)
+    assert _offers_load_data_local(create_target_engine(mysql_url, load_file=False)) == (False, False)
