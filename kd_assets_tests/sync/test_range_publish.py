@@ -5,6 +5,8 @@ run's locks kill run again, and a worker's error fails the publish."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 
 import pandas as pd
 import pymysql
@@ -106,3 +108,40 @@ def test_a_worker_error_fails_the_publish(mysql_store, small_spans, monkeypatch)
         mysql_store.publish_clean(*ALL_HISTORY, "run-1", chunk_size=3)
     written = set(mysql_store.read_target()["data_id"])  # only slices starting at most at key 20
     assert written <= {k for lo, hi in rangepublish.key_slices(mysql_store, 6) if lo <= 20 for k in range(lo, hi + 1)}
+
+
+def test_a_real_deadlock_with_a_concurrent_run_is_retried_and_its_newer_rows_kept(mysql_store, caplog):
+    """Another run holds a key of the slice uncommitted; the copy waits on it; that run then writes
+    a key the copy already wrote: InnoDB rolls back the smaller transaction, ours, which runs again
+    and finds the other run's committed rows: the slice is guarded, and their newer versions stay."""
+    stage(mysql_store, range(1, 31))
+    target, db = mysql_store.tables.target.name, mysql_store.engine.url.database
+    other = sa.create_engine(mysql_store.engine.url)
+    names = [c.name for c in mysql_store.spec.columns]
+    picked = ", ".join("data_id + {shift}" if n == "data_id" else n for n in names)
+    copy = (f"INSERT INTO {target} ({', '.join(names)}, row_hash, synced_at, run_id, is_deleted, change_time)"
+            f" SELECT {picked}, row_hash, UTC_TIMESTAMP(), 'run-other', 0, change_time"
+            f" FROM {mysql_store.tables.clean.name} WHERE {{where}}")
+    newer = f"UPDATE {target} SET change_time = '2024-05-07 12:00:00', phone = 'other' WHERE data_id IN (5, 30)"
+    with other.begin() as conn:  # the other run's transaction, committed at the end of the block
+        for shift in range(1000, 18000, 1000):  # 510 rows outside the slice: the heavier transaction
+            conn.exec_driver_sql(copy.format(shift=shift, where="1=1"))
+        conn.exec_driver_sql(copy.format(shift=0, where="data_id = 30"))
+        done: list = []
+        worker = threading.Thread(target=lambda: done.append(mysql_store.publish_clean(*ALL_HISTORY, "run-1")))
+        worker.start()
+        waiting = sa.text("SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p"
+                          " ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = :db")
+        with other.connect() as probe:
+            deadline = time.monotonic() + 60
+            while not probe.execute(waiting, {"db": db}).scalar_one():  # the copy waits on key 30
+                assert time.monotonic() < deadline and worker.is_alive()
+        conn.exec_driver_sql(copy.format(shift=0, where="data_id = 5"))  # the copy holds 5: a deadlock
+        conn.exec_driver_sql(newer)
+    worker.join(60)
+    other.dispose()
+    assert "(1213), attempt 1 of 5" in caplog.text
+    assert done == [UpsertCounts(inserted=28, skipped_older=2)]
+    published = mysql_store.read_target().set_index("data_id")
+    assert len(published) == 30 + 510 and set(published.loc[[5, 30], "phone"]) == {"other"}
+    assert set(published.loc[[k for k in range(1, 31) if k not in (5, 30)], "run_id"]) == {"run-1"}
