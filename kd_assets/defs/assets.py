@@ -167,7 +167,8 @@ def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
             counts = store.publish_clean(*run.window, run.run_id, chunk_size=target_db.chunk_size,
                                          on_chunk=progress.add)
             run.add(rows_in=counts.total, inserted=counts.inserted, updated=counts.updated,
-                    unchanged=counts.unchanged, skipped_older=counts.skipped_older)
+                    unchanged=counts.unchanged, skipped_older=counts.skipped_older,
+                    copied_fresh=counts.fresh)  # target_matches_clean need not compare these again
         preview = next(store.iter_clean(*run.window, chunk_size=5), None)
         metadata = {**run.metadata(), "target": target_db.display_name, "dagster/row_count": counts.total,
                     "target_live_rows": target_db.live_rows(store)}
