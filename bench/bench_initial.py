@@ -107,7 +107,8 @@ def cli_env(base_url: str, target_url: str, dagster_home: str) -> dict[str, str]
     """The CLI's environment, and the project's ``dagster.yaml`` in the fresh ``DAGSTER_HOME`` (as
     ``make demo`` does), so the sensor-launched run sees the run queue a deployment has."""
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", Path(dagster_home) / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KD_")}
+    # Our own KD_ settings stay out, but for the tuning knob under test: KD_CLEAN_WORKERS=2 python -m bench...
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KD_") or k == "KD_CLEAN_WORKERS"}
     env.update({"KD_SERVER_URL": base_url, "KD_ACCT_ID": DEMO_CREDENTIALS["acct_id"],
                 "KD_USERNAME": DEMO_CREDENTIALS["username"], "KD_APP_ID": DEMO_CREDENTIALS["app_id"],
                 "KD_APP_SECRET": DEMO_CREDENTIALS["app_secret"], "KD_MYSQL_URL": target_url,

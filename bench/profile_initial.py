@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from bench.bench_initial import CLOCK, DAY, SELECTION, SYNC_START, cli_env, load_avg, step_labels
 from bench.runlog import run_times
-from bench.harness import process_tree, scratch_database, simulator_process
+from bench.harness import child_peak_rss_mb, process_tree, scratch_database, simulator_process
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -125,6 +125,7 @@ def report(samples: list[Sample], steps: list[tuple[str, float, float]], launche
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--clean-workers", type=int, default=1, help="KD_CLEAN_WORKERS for the run")
     args = parser.parse_args()
     server = pid_of("/usr/sbin/mariadbd") or pid_of("mariadbd") or pid_of("mysqld")
     with tempfile.TemporaryDirectory() as home, scratch_database() as url, simulator_process(
@@ -135,16 +136,18 @@ def main() -> None:
         process = subprocess.Popen([sys.executable, "-m", "dagster", "asset", "materialize", "-m",
                                     "kd_assets.definitions", "--select", SELECTION,
                                     "--partition-range", f"{SYNC_START}...{DAY}"],
-                                   env=cli_env(base, url, home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   env={**cli_env(base, url, home), "KD_CLEAN_WORKERS": str(args.clean_workers)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    text=True)
         sampler = Sampler(process.pid, server, simulator)
-        err = process.stderr.read()
-        process.wait()
+        with child_peak_rss_mb(process.pid) as peak_rss:
+            err = process.stderr.read()
+            process.wait()
         ended = time.time()
         samples = sampler.stop()
         if process.returncode != 0:
             raise RuntimeError(f"materialize failed: {err[-2000:]}")
-        print(f"{args.customers:,} customers, initial load {ended - launched:.1f} s; load average {before} -> "
+        print(f"{args.customers:,} customers, KD_CLEAN_WORKERS={args.clean_workers}: initial load "
+              f"{ended - launched:.1f} s, peak RSS {peak_rss():.0f} MiB (VmHWM summed over the run's processes); load average {before} -> "
               f"{load_avg()}")
         report(samples, step_intervals(home), launched, ended)
 

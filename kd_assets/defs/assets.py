@@ -8,7 +8,6 @@ time and a single-run backfill policy, so an initial load over years is one run 
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from datetime import timedelta
 
 import dagster as dg
@@ -21,9 +20,10 @@ from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource, target_kind
 from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
-from kd_assets.sync import SyncSpec, ValidationResult, source_now, to_frame, validate
+from kd_assets.sync import SyncSpec, source_now
+from kd_assets.sync.cleaning import CleanJob, Tally
+from kd_assets.sync.parclean import clean_window
 from kd_assets.sync.prefetch import prefetched
-from kd_assets.sync.writebehind import write_behind
 
 # A failed step is retried later only for faults that may pass (the client already retried
 # each call with backoff); auth, unknown fields and malformed responses fail at once.
@@ -90,22 +90,19 @@ def _reject_summary(reasons: Counter, samples: list[dict]) -> dict:
     return {"failed_checks": top, "reject_samples": dg.MetadataValue.json(samples)}
 
 
-def _stage(store, result: ValidationResult, run_id: str, partition: str) -> None:
-    store.write_clean(result.clean, run_id, partition)
-    store.quarantine(result.rejects, run_id, partition)
-
-
-def _clean_chunk(spec: SyncSpec, store, run, rows: list[list], now, reasons: Counter, samples: list[dict],
-                 submit) -> None:
-    """Validate one landed chunk and ``submit`` its staging (clean rows in, rejects to quarantine)
-    to the write-behind thread, so it is written while the next chunk is validated; tally the reasons."""
-    result = validate(spec, to_frame(spec, rows), now)
-    submit(partial(_stage, store, result, run.run_id, run.partition))
-    run.add(rows_in=len(rows), clean=len(result.clean), rejected=len(result.rejects))
-    for reject in result.rejects.itertuples(index=False):
-        reasons.update(f"{r['field']}:{r['check']}" for r in reject.reasons)
-        if len(samples) < 5:
-            samples.append({"key": reject.key, "reasons": reject.reasons})
+def _reject_checks(limits, tally: Tally) -> Iterator[dg.AssetCheckResult]:
+    share = tally.rejected / tally.rows_in if tally.rows_in else 0.0
+    check_meta = {"rows": tally.rows_in, "rejected": tally.rejected, "reject_share": share,
+                  **_reject_summary(tally.reasons, tally.samples)}
+    gate, warn_share = limits.reject_gate(), limits.warn_reject()
+    blocked = gate.blocks(tally.rejected, tally.rows_in)
+    yield dg.AssetCheckResult(check_name="clean_schema", passed=blocked is None, description=blocked,
+                              severity=dg.AssetCheckSeverity.ERROR,
+                              metadata={**check_meta, "max_reject_share": gate.max_share,
+                                        "reject_gate_min_rows": gate.min_rejects})
+    yield dg.AssetCheckResult(check_name="reject_rate", passed=share <= warn_share,
+                              severity=dg.AssetCheckSeverity.WARN,
+                              metadata={**check_meta, "warn_reject_share": warn_share})
 
 
 def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
@@ -125,32 +122,21 @@ def build_clean_asset(form: FormSettings) -> dg.AssetsDefinition:
                           + history_note(form.sync_start))
     def clean_asset(context: dg.AssetExecutionContext, target_db: MySQLResource):
         store = target_db.store(spec)
-        now = source_now(source_timezone())
-        reasons: Counter = Counter()
-        samples: list[dict] = []
         with sync_run(context, store, form.partitions) as run:
-            progress = Progress(context.log, f"cleaned ({run.partition})", rows_of_upstream(context, form.names.raw))
-            # No read-ahead here: measured, it bought nothing at load 5 and cost ~55 MiB of peak RSS.
-            # Write-behind: staging chunk N overlaps validating chunk N+1 (writebehind.py).
-            with write_behind(depth=1, name="kd-clean-writer") as submit:
-                for rows in store.iter_landed(*run.window, chunk_size=target_db.chunk_size,
-                                              partition_key=run.partition):
-                    _clean_chunk(spec, store, run, rows, now, reasons, samples, submit)
-                    progress.add(len(rows))
-        rows_in, rejected = run.counts.get("rows_in", 0), run.counts.get("rejected", 0)
-        share = rejected / rows_in if rows_in else 0.0
+            upstream = rows_of_upstream(context, form.names.raw)
+            progress = Progress(context.log, f"cleaned ({run.partition})", upstream)
+
+            def on_chunk(tally: Tally) -> None:
+                run.add(rows_in=tally.rows_in, clean=tally.clean, rejected=tally.rejected)
+                progress.add(tally.rows_in)
+
+            job = CleanJob(run.window, run.partition, run.run_id, source_now(source_timezone()), target_db.chunk_size)
+            # A large window is split by key range over KD_CLEAN_WORKERS processes (parclean.py).
+            tally = clean_window(store, job, on_chunk, rows=upstream)
+        share = tally.rejected / tally.rows_in if tally.rows_in else 0.0
         yield dg.MaterializeResult(metadata={**run.metadata(), "reject_share": share,
                                              "dagster/row_count": run.counts.get("clean", 0)})
-        check_meta = {"rows": rows_in, "rejected": rejected, "reject_share": share, **_reject_summary(reasons, samples)}
-        gate, warn_share = limits.reject_gate(), limits.warn_reject()
-        blocked = gate.blocks(rejected, rows_in)
-        yield dg.AssetCheckResult(check_name="clean_schema", passed=blocked is None, description=blocked,
-                                  severity=dg.AssetCheckSeverity.ERROR,
-                                  metadata={**check_meta, "max_reject_share": gate.max_share,
-                                            "reject_gate_min_rows": gate.min_rejects})
-        yield dg.AssetCheckResult(check_name="reject_rate", passed=share <= warn_share,
-                                  severity=dg.AssetCheckSeverity.WARN,
-                                  metadata={**check_meta, "warn_reject_share": warn_share})
+        yield from _reject_checks(limits, tally)
 
     return clean_asset
 
@@ -181,7 +167,8 @@ def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
             counts = store.publish_clean(*run.window, run.run_id, chunk_size=target_db.chunk_size,
                                          on_chunk=progress.add)
             run.add(rows_in=counts.total, inserted=counts.inserted, updated=counts.updated,
-                    unchanged=counts.unchanged, skipped_older=counts.skipped_older)
+                    unchanged=counts.unchanged, skipped_older=counts.skipped_older,
+                    copied_fresh=counts.fresh)  # target_matches_clean need not compare these again
         preview = next(store.iter_clean(*run.window, chunk_size=5), None)
         metadata = {**run.metadata(), "target": target_db.display_name, "dagster/row_count": counts.total,
                     "target_live_rows": target_db.live_rows(store)}

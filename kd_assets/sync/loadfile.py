@@ -46,6 +46,7 @@ _SEPARATOR, _NULL_SENTINEL = "\x01", "\x02"
 
 _availability: "weakref.WeakKeyDictionary[sa.Engine, bool]" = weakref.WeakKeyDictionary()
 _no_temp_tables: "weakref.WeakSet[sa.Engine]" = weakref.WeakSet()
+_refused: "weakref.WeakSet[sa.Engine]" = weakref.WeakSet()  # the server refused a load after the probe
 _availability_lock = threading.Lock()
 _LOAD = "LOAD DATA LOCAL INFILE (straight into new key ranges, else temporary table + guarded INSERT … SELECT)"
 _INSERT = "multi-row INSERT … ON DUPLICATE KEY UPDATE"
@@ -135,6 +136,8 @@ def tsv_bytes(kinds: dict[str, Kind], frame: pd.DataFrame, columns: Sequence[str
 LOAD_BATCH_ROWS = 2500
 _SAVEPOINT = "kd_load"
 _DENIED = (1044, 1142)  # ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR
+# ER_NOT_ALLOWED_COMMAND, MySQL 8's ER_CLIENT_LOCAL_FILES_DISABLED, MariaDB's ER_LOAD_INFILE_CAPABILITY_DISABLED
+_LOCAL_REFUSED = (1148, 3948, 4166)
 
 
 @dataclass(frozen=True)
@@ -171,16 +174,25 @@ class FileLoader:
 
     def write(self, cursor, enc: Encoded) -> bool:
         """Load one batch; False when it must take the multi-row INSERT (no temporary tables)."""
+        if self.engine in _refused:
+            return False
         if self._range_empty(cursor, enc):
             cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
-            if self._load(cursor, self.table, enc.data) == (len(enc.batch), 0):
+            done = self._load(cursor, self.table, enc.data)
+            if done == (len(enc.batch), 0):
                 cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
                 return True
-            # A row of the range was written since the probe (or a value did not convert).
+            # A row of the range was written since the probe, a value did not convert, or the
+            # server refused the load (done is None).
             cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+            if done is None:
+                return False
         if not self._new_staging(cursor):
             return False
-        loaded, warnings = self._load(cursor, self.staging, enc.data)
+        done = self._load(cursor, self.staging, enc.data)
+        if done is None:
+            return False
+        loaded, warnings = done
         if loaded != len(enc.batch) or warnings:
             raise LoadDataError(f"LOAD DATA into {self.staging}: {loaded} of {len(enc.batch)} rows, "
                                 f"{warnings} warnings")
@@ -193,11 +205,23 @@ class FileLoader:
         return enc.lo is not None and not cursor.execute(
             f"SELECT 1 FROM {self.table} WHERE {quote_mysql(self.key)} BETWEEN {enc.lo} AND {enc.hi} LIMIT 1")
 
-    def _load(self, cursor, into: str, data: bytes) -> tuple[int, int]:
-        with serve(self.dbapi, self.name, data):
-            cursor.execute(f"LOAD DATA LOCAL INFILE '{self.name}' INTO TABLE {into}"
-                           f" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
-                           f" LINES TERMINATED BY '\\n' ({self.cols})")
+    def _load(self, cursor, into: str, data: bytes) -> tuple[int, int] | None:
+        """(rows loaded, warnings); None when the server refuses LOAD DATA LOCAL (its local_infile
+        was turned OFF since the probe): this engine takes the multi-row INSERT from now on."""
+        try:
+            with serve(self.dbapi, self.name, data):
+                cursor.execute(f"LOAD DATA LOCAL INFILE '{self.name}' INTO TABLE {into}"
+                               f" CHARACTER SET utf8mb4 FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\'"
+                               f" LINES TERMINATED BY '\\n' ({self.cols})")
+        except pymysql.err.OperationalError as exc:
+            if exc.args[0] not in _LOCAL_REFUSED:
+                raise
+            with _availability_lock:
+                _availability[self.engine] = False
+                _refused.add(self.engine)
+            log.warning("bulk writes to %s use %s from now on: the server refused LOAD DATA LOCAL (%s)",
+                        _where(self.engine), _INSERT, exc.args[1] if len(exc.args) > 1 else exc)
+            return None
         return cursor.rowcount, cursor.warning_count
 
     def _new_staging(self, cursor) -> bool:

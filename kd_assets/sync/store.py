@@ -25,6 +25,7 @@ from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # n
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.landing import LandCounts  # noqa: F401 (re-exported)
 from kd_assets.sync.lines import retire_missing_in_range, retire_replaced_lines
+from kd_assets.sync.rangepublish import publish_by_range
 from kd_assets.sync.quarantine import migrate_quarantine, write_rejects
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
@@ -81,14 +82,22 @@ class TargetStore(ReconcileSupport, SyncLog):
         return landing.land_rows(self, rows, run_id, partition_key, utc_now())
 
     def iter_landed(self, window_start: dt.datetime | None, window_end: dt.datetime,
-                    chunk_size: int = DEFAULT_CHUNK_SIZE, partition_key: str | None = None
-                    ) -> Iterator[list[list]]:
+                    chunk_size: int = DEFAULT_CHUNK_SIZE, partition_key: str | None = None,
+                    keys: tuple[int | None, int | None] = (None, None)) -> Iterator[list[list]]:
         """Landed rows whose change fields fall in [start, end), in chunks (key order within a
-        chunk; see ``landing.iter_landed``).
+        chunk; see ``landing.iter_landed``); ``keys``: only keys in [low, high) (None: unbounded).
 
         Rows whose change time could not be read are yielded for the partition they were landed
         under (``partition_key``), so they reach validation and quarantine instead of vanishing.
         """
+        key, (low, high) = self.tables.landing.c[self.key], keys
+        where = sa.and_(self.landed_where(window_start, window_end, partition_key),
+                        *([] if low is None else [key >= low]), *([] if high is None else [key < high]))
+        return landing.iter_landed(self, where, chunk_size)
+
+    def landed_where(self, window_start: dt.datetime | None, window_end: dt.datetime,
+                     partition_key: str | None = None):
+        """The landing rows ``iter_landed`` reads for a window."""
         t = self.tables.landing
         where = self.in_window(t, window_start, window_end)
         if window_start is not None:  # implied by the window; the range the change_time index serves
@@ -100,7 +109,7 @@ class TargetStore(ReconcileSupport, SyncLog):
             # ranges of the change_time index (EXPLAIN: one range scan for a recent day).
             unreadable = [t.c.change_time.is_(None), *[t.c[c.name].is_(None) for c in self.spec.change_columns]]
             where = sa.or_(where, sa.and_(*unreadable, t.c.partition_key == partition_key))
-        return landing.iter_landed(self, where, chunk_size)
+        return where
 
     def prune_landed_pages(self) -> int:
         """Delete landed pages no key points to any more (after a raw step); returns how many."""
@@ -231,6 +240,8 @@ class TargetStore(ReconcileSupport, SyncLog):
         t, total = self.tables.clean, UpsertCounts()
         with self.engine.connect() as conn:
             sparse = sparse_window_keys(conn, self, window_start, window_end, SPARSE_WINDOW_KEYS)
+        if sparse is None and not self.spec.bill:  # two connections, empty slices copied (rangepublish.py)
+            return publish_by_range(self, window_start, window_end, run_id, chunk_size, on_chunk)
         chunks = ([[(k,) for k in sparse[i:i + chunk_size]] for i in range(0, len(sparse), chunk_size)]
                   if sparse is not None else
                   self._keyset(t, [t.c[self.key]], self.in_window(t, window_start, window_end), chunk_size))

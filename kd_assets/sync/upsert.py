@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -39,13 +39,16 @@ class UpsertCounts:
     unchanged: int = 0
     skipped_older: int = 0
     lines_removed: int = 0  # bill lines soft-deleted because the bill's new version lacks them
+    # Of ``inserted``: rows copied by plain INSERT … SELECT into key ranges the target held no row
+    # of, so each is the clean row as it was (how, not what: left out of comparisons).
+    fresh: int = field(default=0, compare=False)
 
     def __add__(self, other: "UpsertCounts") -> "UpsertCounts":
         return UpsertCounts(*(a + b for a, b in zip(self.as_tuple(), other.as_tuple())),
-                            lines_removed=self.lines_removed + other.lines_removed)
+                            lines_removed=self.lines_removed + other.lines_removed, fresh=self.fresh + other.fresh)
 
     def with_lines_removed(self, n: int) -> "UpsertCounts":
-        return UpsertCounts(*self.as_tuple(), lines_removed=n)
+        return UpsertCounts(*self.as_tuple(), lines_removed=n, fresh=self.fresh)
 
     def as_tuple(self) -> tuple[int, int, int, int]:
         return (self.inserted, self.updated, self.unchanged, self.skipped_older)
@@ -57,7 +60,7 @@ class UpsertCounts:
     def moved_to_older(self, rows: int) -> "UpsertCounts":
         """``rows`` counted as updated turned out older than what a concurrent run stored."""
         return UpsertCounts(self.inserted, self.updated - rows, self.unchanged, self.skipped_older + rows,
-                            self.lines_removed)
+                            self.lines_removed, self.fresh)
 
 
 @dataclass(frozen=True)
@@ -134,65 +137,92 @@ def publish_range(conn: sa.Connection, store, lo: int, hi: int, window_start: dt
             total += publish_range(conn, store, part[0], part[-1], window_start, window_end, run_id, synced_at,
                                    keys=part)
         return total
-    q, target = quoter(conn), store.tables.target.name
-    key = q(store.key)
-    lower = "" if window_start is None else "c.{col} >= :start AND "
-    window = " OR ".join(f"({lower.format(col=q(c.name))}c.{q(c.name)} < :end)" for c in store.spec.change_columns)
-    picked = f"c.{key} IN ({_int_list(keys)})" if keys is not None else f"c.{key} >= :lo AND c.{key} <= :hi"
-    bounds = {"end": window_end} if window_start is None else {"start": window_start, "end": window_end}
-    params = {"lo": lo, "hi": hi, **bounds, "run_id": run_id, "now": synced_at}
-    types = [sa.bindparam(n, type_=sa.DateTime()) for n in bounds]
-    spec_cols = [c.name for c in store.spec.columns]
-    columns = spec_cols + ["row_hash", "synced_at", "run_id", "is_deleted", "deleted_at", CHANGE_TIME]
-    values = [f"c.{q(c)}" for c in spec_cols] + ["c.row_hash", ":now", ":run_id", "0", "NULL",
-                                                 "c.change_time"]
-    head = f"INSERT INTO {q(target)} ({name_list(q, columns)}) SELECT {', '.join(values)}"
+    s = _Statement(conn, store, lo, hi, window_start, window_end, run_id, synced_at, keys)
     if keys is None and is_mysql(conn):
-        fresh = _insert_into_empty_range(conn, store, head + f" FROM {q(store.tables.clean.name)} c"
-                                         f" WHERE {picked} AND ({window})", types, params)
+        fresh = _insert_into_empty_range(conn, store, s)
         if fresh is not None:
             return fresh
+    q, key, target = s.q, s.key, s.target
     source = (f" FROM {q(store.tables.clean.name)} c LEFT JOIN {q(target)} t ON t.{key} = c.{key}"
-              f" WHERE {picked} AND ({window})")
+              f" WHERE {s.picked} AND ({s.window})")
     # Nothing to publish: the same version, or the version a row was soft-deleted at (see plan_upsert).
     same = "(c.change_time = t.change_time AND (t.is_deleted = 1 OR c.row_hash = t.row_hash))"
     n, inserted, older, unchanged = conn.execute(sa.text(
         f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN t.{key} IS NULL THEN 1 ELSE 0 END), 0),"
         f" COALESCE(SUM(CASE WHEN c.change_time < t.change_time THEN 1 ELSE 0 END), 0),"
-        f" COALESCE(SUM(CASE WHEN {same} THEN 1 ELSE 0 END), 0)" + source).bindparams(*types),
-        {k: params[k] for k in ("lo", "hi", *bounds)}).one()
-    insert = head + source + f" AND (t.{key} IS NULL OR (c.change_time >= t.change_time AND NOT {same}))"
+        f" COALESCE(SUM(CASE WHEN {same} THEN 1 ELSE 0 END), 0)" + source).bindparams(*s.types),
+        {k: s.params[k] for k in ("lo", "hi", *s.bounds)}).one()
+    insert = s.head + source + f" AND (t.{key} IS NULL OR (c.change_time >= t.change_time AND NOT {same}))"
     if is_mysql(conn):
         # Qualified: the SELECT joins tables with the same column names.
-        insert += mysql_update_clause(columns, [store.key], CHANGE_TIME, qualifier=target)
+        insert += mysql_update_clause(s.columns, [store.key], CHANGE_TIME, qualifier=target)
     else:
-        insert += sqlite_conflict_clause(target, columns, [store.key], CHANGE_TIME)
-    conn.execute(sa.text(insert).bindparams(*types, sa.bindparam("now", type_=sa.DateTime())), params)
+        insert += sqlite_conflict_clause(target, s.columns, [store.key], CHANGE_TIME)
+    conn.execute(sa.text(insert).bindparams(*s.types, sa.bindparam("now", type_=sa.DateTime())), s.params)
     return UpsertCounts(inserted=int(inserted), updated=int(n - inserted - older - unchanged),
                         unchanged=int(unchanged), skipped_older=int(older))
 
 
-def _insert_into_empty_range(conn: sa.Connection, store, insert: str, types, params) -> UpsertCounts | None:
+class _Statement:
+    """The parts of a range's ``INSERT … SELECT`` from the clean table (alias ``c``)."""
+
+    def __init__(self, conn: sa.Connection, store, lo: int, hi: int, window_start: dt.datetime | None,
+                 window_end: dt.datetime, run_id: str, synced_at: dt.datetime, keys: Sequence[int] | None = None):
+        q = self.q = quoter(conn)
+        self.target, self.key = store.tables.target.name, q(store.key)
+        lower = "" if window_start is None else "c.{col} >= :start AND "
+        self.window = " OR ".join(f"({lower.format(col=q(c.name))}c.{q(c.name)} < :end)"
+                                  for c in store.spec.change_columns)
+        self.picked = (f"c.{self.key} IN ({_int_list(keys)})" if keys is not None
+                       else f"c.{self.key} >= :lo AND c.{self.key} <= :hi")
+        self.bounds = {"end": window_end} if window_start is None else {"start": window_start, "end": window_end}
+        self.params = {"lo": lo, "hi": hi, **self.bounds, "run_id": run_id, "now": synced_at}
+        self.types = [sa.bindparam(n, type_=sa.DateTime()) for n in self.bounds]
+        spec_cols = [c.name for c in store.spec.columns]
+        self.columns = spec_cols + ["row_hash", "synced_at", "run_id", "is_deleted", "deleted_at", CHANGE_TIME]
+        values = [f"c.{q(c)}" for c in spec_cols] + ["c.row_hash", ":now", ":run_id", "0", "NULL", "c.change_time"]
+        self.head = f"INSERT INTO {q(self.target)} ({name_list(q, self.columns)}) SELECT {', '.join(values)}"
+
+
+def copy_into_empty_range(conn: sa.Connection, store, lo: int, hi: int, window_start: dt.datetime | None,
+                          window_end: dt.datetime, run_id: str, synced_at: dt.datetime,
+                          limit: int | None = None) -> UpsertCounts | None:
     """A key range the target holds no row of (an initial load) takes a plain INSERT … SELECT:
-    no join with the target, no counting query, no conflict clause; every row is new.
+    no join with the target, no counting query, no conflict clause; every row is new. Returns
+    None, writing nothing, when the target holds a key of [lo, hi]. ``limit``: copy only the
+    range's first ``limit`` window rows, in key order (MySQL).
 
     There is nothing to guard against only while the range stays empty: should a concurrent run
-    write a key of it after the probe, the INSERT fails on that duplicate key, its savepoint is
-    rolled back, and None sends the range down the guarded path. MySQL only (SQLite keeps the
-    guarded path: its savepoints under pysqlite's transaction handling are not worth the risk).
+    write a key of it after the probe, the INSERT fails on that duplicate key (IntegrityError
+    1062, ``is_duplicate_key``) and the caller must roll back what it wrote (MySQL only).
     """
     t, key = store.tables.target, store.key
-    if conn.execute(sa.select(t.c[key]).where(t.c[key] >= params["lo"], t.c[key] <= params["hi"]).limit(1)).first():
+    if conn.execute(sa.select(t.c[key]).where(t.c[key] >= lo, t.c[key] <= hi).limit(1)).first():
         return None
+    s = _Statement(conn, store, lo, hi, window_start, window_end, run_id, synced_at)
+    first = "" if limit is None else f" ORDER BY c.{s.key} LIMIT {int(limit)}"
+    written = conn.execute(sa.text(s.head + f" FROM {s.q(store.tables.clean.name)} c WHERE {s.picked} AND ({s.window})"
+                                   + first).bindparams(*s.types, sa.bindparam("now", type_=sa.DateTime())),
+                           s.params).rowcount
+    return UpsertCounts(inserted=int(written), fresh=int(written))
+
+
+def _insert_into_empty_range(conn: sa.Connection, store, s: _Statement) -> UpsertCounts | None:
+    """``copy_into_empty_range`` inside the caller's transaction: in a savepoint, so a duplicate
+    key (a concurrent run wrote into the range) rolls back only the copy, and None sends the range
+    down the guarded path."""
+    p = s.params
     try:
         with conn.begin_nested():
-            written = conn.execute(sa.text(insert).bindparams(*types, sa.bindparam("now", type_=sa.DateTime())),
-                                   params).rowcount
+            return copy_into_empty_range(conn, store, p["lo"], p["hi"], p.get("start"), p["end"], p["run_id"], p["now"])
     except sa.exc.IntegrityError as exc:
-        if getattr(exc.orig, "args", (None,))[0] != _DUPLICATE_KEY:
+        if not is_duplicate_key(exc):
             raise
         return None
-    return UpsertCounts(inserted=int(written))
+
+
+def is_duplicate_key(exc: sa.exc.DBAPIError) -> bool:
+    return getattr(exc.orig, "args", (None,))[0] == _DUPLICATE_KEY
 
 
 _DUPLICATE_KEY = 1062  # MySQL ER_DUP_ENTRY

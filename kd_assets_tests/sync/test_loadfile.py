@@ -9,8 +9,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from pymysql.connections import Connection
+
 from kd_assets.sync import loadfile
 from kd_assets.sync.bulk import upsert_frame
+from kd_assets.sync.fileguard import GuardedConnection
 from kd_assets.sync.loadfile import LoadDataError, load_file_available, tsv_column
 from kd_assets.sync.schemas import validate
 from kd_assets.sync.store import TargetStore, create_target_engine
@@ -95,19 +98,31 @@ def test_fallback_on_an_engine_without_the_capability_and_no_password_in_the_log
     assert "s3cr3t" not in loadfile._where(secret)
 
 
-def test_the_server_refusing_local_files_means_multi_row_insert(mysql_server, mysql_url, caplog):
-    with mysql_server.connect() as conn:
-        was = conn.exec_driver_sql("SELECT @@GLOBAL.local_infile").scalar()
-        conn.exec_driver_sql("SET GLOBAL local_infile = 0")
-    try:
-        with caplog.at_level(logging.INFO, logger="kd_assets.sync.loadfile"):
-            store = _store(mysql_url, True)
-            assert store.land_rows(_rows(5), "run-1", None).landed == 5
-    finally:
-        with mysql_server.connect() as conn:
-            conn.exec_driver_sql(f"SET GLOBAL local_infile = {int(bool(was))}")
-    assert "multi-row INSERT" in caplog.text and "local_infile OFF" in caplog.text
-    assert len(_table(store, store.tables.landing)) == 5
+class _WithoutLocalFiles(GuardedConnection):
+    """A guarded connection that does not advertise LOCAL_FILES: the server refuses every LOAD DATA
+    LOCAL as a server with local_infile turned OFF does (the global is not ours to change)."""
+
+    def __init__(self, *args, **kwargs):
+        Connection.__init__(self, *args, **{**kwargs, "local_infile": False})
+
+
+def test_a_server_refusing_the_load_after_the_probe_means_multi_row_insert(mysql_url, caplog):
+    engine = sa.create_engine(mysql_url)
+    sa.event.listen(engine, "do_connect", lambda _d, _r, cargs, cparams: _WithoutLocalFiles(*cargs, **cparams))
+    store = TargetStore(engine, SPEC)
+    store.ensure_tables()
+    with caplog.at_level(logging.INFO, logger="kd_assets.sync.loadfile"):
+        for run in ("r1", "r2"):  # new keys (straight in), then stored ones (guarded)
+            assert store.land_rows(_rows(5, phone=run), run, None).landed == 5
+        result = validate(SPEC, to_frame(SPEC, _rows(5)), now=NOW)
+        assert store.write_clean(result.clean, "r1", None) == len(result.clean)
+    assert caplog.text.count("the server refused LOAD DATA LOCAL") == 1
+    landed = {r[0]: r for chunk in store.iter_landed(None, pd.Timestamp("2030-01-01")) for r in chunk}
+    phone = SPEC.field_keys.index(next(c.field for c in SPEC.columns if c.name == "phone"))
+    assert {r[phone] for r in landed.values()} == {"r2"} and len(landed) == 5
+    assert len(_table(store, store.tables.clean)) == len(result.clean)
+    with store.engine.connect() as conn:
+        assert not load_file_available(conn)
     store.engine.dispose()
 
 
