@@ -56,9 +56,15 @@ def start_simulator() -> str:
                                 str(STATE / "simulator.sqlite"), "--customers", str(CUSTOMERS),
                                 "--history-days", str(6 * 365), "--clock-start", CLOCK, "--session-ttl", "0"],
                                stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    # The simulator outlives this script (it is kept for later runs), so it writes to a file, not a
+    # pipe we could block on: poll the file once a second, for at most 15 minutes (1M rows: ~1-3 min).
+    deadline = time.monotonic() + 900
     while "listening on" not in (text := log.read_text()):  # printed once the data is loaded
         if process.poll() is not None:
             raise RuntimeError(f"simulator exited: {text[-2000:]}")
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"simulator not listening after 15 minutes: {text[-2000:]}")
         time.sleep(1)
     url = text.split("listening on", 1)[1].split()[0]
     _save_state(simulator_pid=process.pid, base_url=url)
