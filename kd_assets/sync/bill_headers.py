@@ -30,7 +30,7 @@ from kd_assets.sync.bill_headers_read import merged_frames, merged_rows
 from kd_assets.sync.bulk import upsert_frame
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.lines import newest_per_bill, retire_missing_in_range, retire_missing_lines
-from kd_assets.sync.sqltext import row_signature
+from kd_assets.sync.sqltext import batches, row_signature
 from kd_assets.sync.reconcile_support import insert_tombstones
 from kd_assets.sync.store import DEFAULT_CHUNK_SIZE, TargetStore, utc_now
 from kd_assets.sync.transform import CHANGE_TIME
@@ -141,7 +141,7 @@ class HeaderLinesStore(TargetStore):
         count them as unpublished."""
         newest = {b << LINE_SHIFT: pd.Timestamp(v) for b, v in bills.items()}
         for table in (self.tables.landing, self.tables.clean):
-            for batch in _batches(sorted(newest)):
+            for batch in batches(sorted(newest), _IN_BATCH):
                 stale = [int(k) for k, ct in conn.execute(sa.select(table.c[self.key], table.c.change_time)
                                                           .where(table.c[self.key].in_(batch)))
                          if ct is not None and pd.Timestamp(ct) < newest[int(k)]]
@@ -168,13 +168,13 @@ class HeaderLinesStore(TargetStore):
         lineless = {bill_of(k) for k in keys if k % ID_LIMIT == 0}
         lines, heads, now, n = self.tables.target, self.tables.headers, utc_now(), 0
         with self.engine.begin() as conn:
-            for batch in _batches(keys):
+            for batch in batches(keys, _IN_BATCH):
                 n += conn.execute(lines.update().where(lines.c[self.key].in_(batch), lines.c.is_deleted == sa.false())
                                   .values(is_deleted=True, deleted_at=now, run_id=run_id)).rowcount
                 self._forget_staged(conn, batch)
             live_line = (sa.select(sa.literal(1)).where(lines.c[self.bill_column] == heads.c[self.bill_column],
                                                         lines.c.is_deleted == sa.false()).exists())
-            for batch in _batches(bills):
+            for batch in batches(bills, _IN_BATCH):
                 gone = conn.execute(sa.select(heads.c[self.bill_column]).where(
                     heads.c[self.bill_column].in_(batch), heads.c.is_deleted == sa.false(), ~live_line)).scalars().all()
                 if gone:
@@ -194,7 +194,7 @@ class HeaderLinesStore(TargetStore):
                 found.update(conn.execute(sa.select(k).select_from(j).where(
                     lines.c[self.key].is_(None), k % ID_LIMIT != 0)).scalars())
                 lineless = [int(x) for x in conn.execute(sa.select(k).where(k % ID_LIMIT == 0)).scalars()]
-                for batch in _batches(lineless):
+                for batch in batches(lineless, _IN_BATCH):
                     held = set(conn.execute(sa.select(heads.c[self.bill_column]).where(
                         heads.c[self.bill_column].in_([bill_of(x) for x in batch]))).scalars())
                     found.update(x for x in batch if bill_of(x) not in held)
@@ -207,7 +207,7 @@ class HeaderLinesStore(TargetStore):
         with self.engine.begin() as conn:
             q = quoter(conn)
             key, bill, entry = (f"c.{q(n)}" for n in (self.key, self.bill_column, self.spec.bill.entry_key_column))
-            for batch in _batches(keys):
+            for batch in batches(keys, _IN_BATCH):
                 in_batch, bills = f"{key} IN ({_ints(batch)})", sorted({bill_of(k) for k in batch})
                 n += insert_tombstones(conn, self.tables.target, self.tables.clean, self.line_names, self.key,
                                        f"{in_batch} AND COALESCE({entry}, 0) <> 0", run_id)
@@ -223,7 +223,7 @@ class HeaderLinesStore(TargetStore):
         super().forget_signatures(keys)
         heads = self.tables.headers
         with self.engine.begin() as conn:
-            for batch in _batches(sorted({bill_of(k) for k in keys})):
+            for batch in batches(sorted({bill_of(k) for k in keys}), _IN_BATCH):
                 conn.execute(heads.update().where(heads.c[self.bill_column].in_(batch)).values(row_hash=None))
 
     # ---- reading back in the lines layout's shape ----------------------------------------
@@ -298,7 +298,3 @@ class HeaderLinesStore(TargetStore):
 def _ints(keys: list[int]) -> str:
     return ",".join(str(int(k)) for k in keys)
 
-
-def _batches(items: list) -> Iterable[list]:
-    for i in range(0, len(items), _IN_BATCH):
-        yield items[i:i + _IN_BATCH]

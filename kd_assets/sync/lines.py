@@ -24,6 +24,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync.billspec import line_keys
+from kd_assets.sync.sqltext import batches
 from kd_assets.sync.transform import convert_column
 
 _IN_BATCH = 2_000
@@ -40,7 +41,7 @@ def retire_missing_lines(conn: sa.Connection, store, bills: Mapping[int, dt.date
     t = store.tables.target
     newest = {int(b): pd.Timestamp(v) for b, v in bills.items()}
     candidates: dict[int, pd.Timestamp] = {}
-    for batch in _batches(sorted(newest)):
+    for batch in batches(sorted(newest), _IN_BATCH):
         for k, bill, ct in conn.execute(sa.select(t.c[key], t.c[bill_col], t.c.change_time).where(
                 t.c[bill_col].in_(batch), t.c.is_deleted == sa.false())):
             if pd.Timestamp(ct) < newest[int(bill)]:
@@ -73,7 +74,7 @@ def retire_missing_in_range(conn: sa.Connection, store, lo: int, hi: int, window
 def _retire(conn: sa.Connection, store, candidates: dict[int, pd.Timestamp], run_id: str, now: dt.datetime) -> int:
     """Mark deleted, stamped just below B, the candidate lines (key → B) not landed at B or later."""
     key, t, landing = store.key, store.tables.target, store.tables.landing
-    for batch in _batches(sorted(candidates)):
+    for batch in batches(sorted(candidates), _IN_BATCH):
         for k, ct in conn.execute(sa.select(landing.c[key], landing.c.change_time).where(landing.c[key].in_(batch))):
             if ct is not None and pd.Timestamp(ct) >= candidates[int(k)]:
                 del candidates[int(k)]
@@ -87,7 +88,7 @@ def _retire(conn: sa.Connection, store, candidates: dict[int, pd.Timestamp], run
     for version, keys in by_version.items():
         newer = version.to_pydatetime()
         stamp = newer - RETIRED_BELOW
-        for batch in _batches(keys):
+        for batch in batches(keys, _IN_BATCH):
             retired += conn.execute(t.update().where(t.c[key].in_(batch), t.c.change_time < newer,
                                                      t.c.is_deleted == sa.false())
                                     .values(is_deleted=True, deleted_at=now, run_id=run_id,
@@ -124,7 +125,3 @@ def newest_per_bill(frame: pd.DataFrame, bill_column: str, change_time: str) -> 
     newest = frame.groupby(frame[bill_column].astype("int64"))[change_time].max()
     return {int(b): v.to_pydatetime() for b, v in newest.items()}
 
-
-def _batches(items: list) -> Iterable[list]:
-    for i in range(0, len(items), _IN_BATCH):
-        yield items[i:i + _IN_BATCH]

@@ -6,21 +6,17 @@ writes here keep one row per key, and :func:`merge_duplicates` folds rows writte
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync.bulk import upsert_frame
 from kd_assets.sync.ddl import Tables
+from kd_assets.sync.sqltext import batches
 
 PARTITIONS = "partitions"  # comma-separated partition keys that rejected the key, sorted
 _BATCH = 1_000
-
-
-def _batches(items: list, size: int = _BATCH) -> Iterator[list]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
 
 
 def _split(text: str | None) -> set[str]:
@@ -44,13 +40,13 @@ def _fold(rows: pd.DataFrame) -> pd.DataFrame:
 
 def _existing(conn: sa.Connection, table: sa.Table, keys: Iterable[str]) -> pd.DataFrame:
     frames = [pd.DataFrame(conn.execute(sa.select(table).where(table.c.record_key.in_(batch))).all(),
-                           columns=[c.name for c in table.columns]) for batch in _batches(list(keys))]
+                           columns=[c.name for c in table.columns]) for batch in batches(list(keys), _BATCH)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[c.name for c in table.columns])
 
 
 def _replace(conn: sa.Connection, tables: Tables, folded: pd.DataFrame) -> None:
     t = tables.quarantine
-    for batch in _batches(list(folded["record_key"])):
+    for batch in batches(list(folded["record_key"]), _BATCH):
         conn.execute(t.delete().where(t.c.record_key.in_(batch)))
     upsert_frame(conn, t, tables.kinds, folded, [c.name for c in t.columns if c.name in folded.columns])
 

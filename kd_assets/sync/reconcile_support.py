@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from kd_assets.sync.bulk import is_mysql
 from kd_assets.sync.identifiers import quoter
+from kd_assets.sync.sqltext import batches
 from kd_assets.sync.targetchecks import window_target_diff
 from kd_assets.sync.transform import CHANGE_TIME, coerce_frame
 
@@ -171,8 +172,3 @@ def insert_tombstones(conn: sa.Connection, table: sa.Table, clean: sa.Table, nam
 
 def int_list(keys: list[int]) -> str:
     return ",".join(str(int(k)) for k in keys)
-
-
-def batches(items: list, size: int) -> Iterator[list]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]

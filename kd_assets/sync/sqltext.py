@@ -8,7 +8,7 @@ row from a changed one without reading the stored row back.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -145,3 +145,9 @@ def _column_hash(s: pd.Series, col: ColumnSpec) -> np.ndarray:
 
 
 _NULL_MARK = "\x00NULL"
+
+
+def batches(items: Sequence, size: int) -> Iterator[Sequence]:
+    """``items`` in slices of at most ``size``: keys per ``IN (...)`` list or per statement."""
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
