@@ -18,8 +18,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+from pandera.dtypes import DataType
 from pandera.engines.pandas_engine import Engine
 
+from kd_assets.sync.checkproof import PLAUSIBLE_FROM, PLAUSIBLE_TO, ColumnValues, passes_everywhere
 from kd_assets.sync.spec import ColumnSpec, SyncSpec
 from kd_assets.sync.transform import CHANGE_TIME, CONVERSION_ERRORS, RAW, payload_json, record_key_text
 
@@ -76,12 +78,15 @@ def _clean_column(spec: SyncSpec, c: ColumnSpec, latest: pd.Timestamp) -> pa.Col
     if c.max_length is not None:
         # MySQL in strict mode rejects the whole batch for one overlong value; catch it per row.
         checks.append(pa.Check.str_length(max_value=c.max_length))
+    # The statistics name the bounds for checkproof (same rule as the lambda, without pandera).
     if c.conversion == "datetime" and c.future:
         checks.append(pa.Check(lambda s: s.isna() | (s >= EARLIEST_PLAUSIBLE),
-                               name=f"plausible_date({EARLIEST_PLAUSIBLE.date()}..)"))
+                               name=f"plausible_date({EARLIEST_PLAUSIBLE.date()}..)",
+                               statistics={PLAUSIBLE_FROM: EARLIEST_PLAUSIBLE, PLAUSIBLE_TO: None}))
     elif c.conversion == "datetime":
         checks.append(pa.Check(lambda s: s.isna() | ((s >= EARLIEST_PLAUSIBLE) & (s <= latest)),
-                               name=f"plausible_date({EARLIEST_PLAUSIBLE.date()}..{latest:%Y-%m-%d %H:%M})"))
+                               name=f"plausible_date({EARLIEST_PLAUSIBLE.date()}..{latest:%Y-%m-%d %H:%M})",
+                               statistics={PLAUSIBLE_FROM: EARLIEST_PLAUSIBLE, PLAUSIBLE_TO: latest}))
     return pa.Column(_DTYPES[c.conversion], checks=checks, nullable=not c.required,
                      unique=c.name == spec.key_column, report_duplicates="all", title=c.field)
 
@@ -120,12 +125,13 @@ def _schemas(spec: SyncSpec, now: pd.Timestamp) -> tuple[pa.DataFrameSchema, pa.
 def _failed_checks(schema: pa.DataFrameSchema, frame: pd.DataFrame, by_name: dict[str, ColumnSpec]):
     """Yield (row position, reason) for every failing value; a frame without the schema's columns
     or dtypes is a bug, not a reject: raise."""
+    positional = frame.index.equals(pd.RangeIndex(len(frame)))
     for name, column in schema.columns.items():
-        if name not in frame or not column.dtype.check(Engine.dtype(frame[name].dtype), frame[name]):
+        if name not in frame or not column.dtype.check(_engine_dtype(frame[name].dtype), frame[name]):
             got = frame[name].dtype if name in frame else "missing"
             raise TypeError(f"{schema.name}: frame does not have the spec's shape or dtypes: "
                             f"column {name!r} is {got}, the schema wants {column.dtype}")
-        values = pd.Series(frame[name].array, name=name)  # positions as labels
+        values = frame[name] if positional else pd.Series(frame[name].array, name=name)  # positions as labels
         col = by_name.get(name)
         for check, failed in _column_failures(column, values):
             for pos in np.flatnonzero(failed):
@@ -134,17 +140,34 @@ def _failed_checks(schema: pa.DataFrameSchema, frame: pd.DataFrame, by_name: dic
                                  "value": None if pd.isna(value) else str(value)}
 
 
+def _engine_dtype(dtype) -> DataType:
+    """pandera's dtype for a frame's dtype, looked up once for the plain dtypes ``to_frame`` makes
+    (pandera's lookup tries to import geopandas on every call)."""
+    if isinstance(dtype, np.dtype) or type(dtype) in (pd.Int64Dtype, pd.BooleanDtype):
+        return _plain_engine_dtype(dtype)
+    return Engine.dtype(dtype)
+
+
+@lru_cache(maxsize=64)
+def _plain_engine_dtype(dtype) -> DataType:
+    return Engine.dtype(dtype)
+
+
 def _column_failures(column: pa.Column, values: pd.Series):
     """(check name, mask of failing rows) per failed check of one column, in pandera's order.
-    Nulls pass every check but not_nullable (pandera's ``ignore_na``)."""
-    if not column.nullable and values.hasnans:
-        yield "not_nullable", values.isna().to_numpy()
+    Nulls pass every check but not_nullable (pandera's ``ignore_na``). A check that
+    ``checkproof`` shows to pass on every row is not run."""
+    if not column.nullable:
+        missing = values.isna().to_numpy()
+        if missing.any():
+            yield "not_nullable", missing
     if column.unique and not values.is_unique:
         dup = values.duplicated(keep=False).to_numpy() & values.notna().to_numpy()
         if dup.any():
             yield "field_uniqueness", dup
+    proof_input = ColumnValues(values)
     for check in column.checks:
-        if _all_within_length(check, values):
+        if passes_everywhere(check, proof_input):
             continue
         out = check(values).check_output  # pandera leaves the nulls out when ignore_na
         failed = out.index[~out.to_numpy(dtype=bool)]
@@ -152,22 +175,6 @@ def _column_failures(column: pa.Column, values: pd.Series):
             mask = np.zeros(len(values), dtype=bool)
             mask[failed.to_numpy()] = True
             yield check.error or check.name or str(check), mask
-
-
-def _all_within_length(check: pa.Check, values: pd.Series) -> bool:
-    """Shortcut for ``str_length`` (every varchar column has one): when the longest and shortest
-    texts fit, every row passes; otherwise pandera's check finds the rows that do not."""
-    stats = check.statistics
-    if check.name != "str_length" or stats.get("exact_value") is not None or values.dtype != object:
-        return False
-    try:
-        lengths = list(map(len, [v for v in values.tolist() if v is not None]))
-    except TypeError:  # not text: pandera's check reports it
-        return False
-    if not lengths:
-        return True
-    lo, hi = stats.get("min_value"), stats.get("max_value")
-    return (lo is None or min(lengths) >= lo) and (hi is None or max(lengths) <= hi)
 
 
 def bill_line_names(spec: SyncSpec, row: pd.Series, raw) -> dict:

@@ -33,6 +33,7 @@ _DATETIME_RX = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{
 # a real change; frames hold datetime64[ns], which ends at 2262-04-11 (values beyond it, like a
 # 9999-12-31 "forever", wrapped silently into the 1700s before this check); MySQL/MariaDB
 # DATETIME (1000-01-01..9999-12-31) holds the whole range. Outside it: a conversion reject.
+_DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
 DATETIME_MIN = np.datetime64("1753-01-01T00:00:00")
 DATETIME_MAX = np.datetime64("2262-04-11T00:00:00")  # exclusive
 _BOOL_WORDS = {"true": True, "1": True, "y": True, "false": False, "0": False, "n": False}
@@ -105,9 +106,9 @@ def convert_column(col: ColumnSpec, values: Sequence) -> tuple[pd.Series | np.nd
     if col.conversion == "int" and (fast := _int_fast_path(col, values)) is not None:
         return fast
     text = np.array(_clean_text(values), dtype=object)
-    blank = np.equal(text, None)
     if col.conversion in ("text", "code"):
         return text, np.zeros(len(text), dtype=bool), ""
+    blank = np.equal(text, None)
     if col.conversion == "int":
         return _to_int(col, text, blank)
     if col.conversion == "decimal":
@@ -154,7 +155,9 @@ def _to_datetime(col: ColumnSpec, text: list, blank: np.ndarray):
     # `datetime`, milliseconds for `datetime(3)`. numpy parses ISO text in C; the regex keeps
     # out what numpy would also accept but Kingdee never sends (time zones, week dates).
     unit = "s" if col.sql_type == "datetime" else "ms"
-    checked = [v if v is None or _DATETIME_RX.fullmatch(v) else "NaT" for v in text.tolist()]
+    values = text.tolist()
+    checked = values if _all_datetime_text(values) else [
+        v if v is None or _DATETIME_RX.fullmatch(v) else "NaT" for v in values]
     try:
         parsed = np.array(checked, dtype=f"datetime64[{unit}]")
     except ValueError:  # a calendar-impossible date such as 2024-13-01: parse one by one
@@ -165,6 +168,20 @@ def _to_datetime(col: ColumnSpec, text: list, blank: np.ndarray):
     bad = np.isnat(parsed) & ~blank
     return parsed, bad, (f"is not a source-local datetime YYYY-MM-DDTHH:MM:SS[.fff] from {DATETIME_MIN} "
                          f"to before {DATETIME_MAX}")
+
+
+def _all_datetime_text(values: list) -> bool:
+    """Whether every value but None fullmatches ``_DATETIME_RX``, read in C: the pattern tells
+    digits apart only as ``\\d``, so a value matches exactly when its shape does (ASCII digits
+    written as 0), and a chunk has a few distinct shapes. Values holding the separator: False."""
+    texts = list(filter(None, values))  # cleaned text: None or non-empty str
+    if not texts:
+        return True
+    joined = ",".join(texts)
+    if joined.count(",") != len(texts) - 1:
+        return False
+    shapes = set(joined.translate(_DIGITS_AS_ZERO).split(","))
+    return all(map(_DATETIME_RX.fullmatch, shapes))
 
 
 def _one_datetime(v, unit: str):
