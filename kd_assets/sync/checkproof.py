@@ -89,15 +89,20 @@ def _all_at_least(stats: dict, column: ColumnValues) -> bool:
         return False
 
 
-def _dates_within(series: pd.Series, earliest: pd.Timestamp, latest: pd.Timestamp | None) -> bool:
-    if series.dtype != "datetime64[ns]" or any(b is not None and b.tzinfo is not None for b in (earliest, latest)):
+def _dates_within(series: pd.Series, earliest, latest) -> bool:
+    """Every date from ``earliest`` to ``latest`` (None: no end), compared as pandas compares."""
+    try:
+        bounds = [pd.Timestamp(b) if b is not None else None for b in (earliest, latest)]
+    except (TypeError, ValueError):
+        return False
+    if series.dtype != "datetime64[ns]" or any(b is not None and b.tzinfo is not None for b in bounds):
         return False
     values = series.to_numpy()
     values = values[~np.isnat(values)]
     if not len(values):
         return True
-    return bool(values.min() >= earliest.to_datetime64()
-                and (latest is None or values.max() <= latest.to_datetime64()))
+    low, high = bounds
+    return bool(values.min() >= low.to_datetime64() and (high is None or values.max() <= high.to_datetime64()))
 
 
 _PROOFS = {"str_length": _lengths_fit, "isin": _all_allowed, "str_matches": _all_match,
