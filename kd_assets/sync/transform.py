@@ -38,6 +38,7 @@ DATETIME_MIN = np.datetime64("1753-01-01T00:00:00")
 DATETIME_MAX = np.datetime64("2262-04-11T00:00:00")  # exclusive
 _BOOL_WORDS = {"true": True, "1": True, "y": True, "false": False, "0": False, "n": False}
 _INT_RANGE = {"int": 2**31, "bigint": 2**63}
+_EXACT_IN_FLOAT = 2**53  # integers from here on are not all exact in float64
 
 
 def to_frame(spec: SyncSpec, rows: Sequence[Sequence]) -> pd.DataFrame:
@@ -105,6 +106,8 @@ def convert_column(col: ColumnSpec, values: Sequence) -> tuple[pd.Series | np.nd
     """Return (typed values, mask of unconvertible non-blank values, what went wrong)."""
     if col.conversion == "int" and (fast := _int_fast_path(col, values)) is not None:
         return fast
+    if col.conversion == "int" and (mostly := _mostly_ints(col, values)) is not None:
+        return mostly
     text = np.array(_clean_text(values), dtype=object)
     if col.conversion in ("text", "code"):
         return text, np.zeros(len(text), dtype=bool), ""
@@ -139,10 +142,38 @@ def _int_fast_path(col: ColumnSpec, values: Sequence):
 
 
 def _to_int(col: ColumnSpec, text: np.ndarray, blank: np.ndarray):
-    num = pd.to_numeric(pd.Series(text), errors="coerce")
+    return _checked_ints(col, pd.to_numeric(pd.Series(text), errors="coerce"), blank)
+
+
+def _checked_ints(col: ColumnSpec, num: pd.Series, blank: np.ndarray):
     bad = ((num.isna() & ~blank) | (num.notna() & (num % 1 != 0))
            | (num.abs() >= _INT_RANGE[col.sql_type])).to_numpy()
     return num.mask(bad).astype("Int64"), bad, f"is not an integer within {col.sql_type}"
+
+
+def _mostly_ints(col: ColumnSpec, values: Sequence):
+    """JSON ints converted in C and only the other values (blanks, text, a stray "12abc") as text,
+    as ``_to_int`` converts them. None (use ``_to_int``) when a number reaches 2**53: ``_to_int``
+    computes in float64 when any value is blank or bad, and that rounds such numbers."""
+    others = [pos for pos, v in enumerate(values) if type(v) is not int]
+    ints = list(values)
+    for pos in others:
+        ints[pos] = 0
+    try:
+        numbers = np.array(ints, dtype=np.int64)
+    except OverflowError:
+        return None
+    text = np.array(_clean_text([values[pos] for pos in others]), dtype=object)
+    parsed = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce")
+    if ((numbers >= _EXACT_IN_FLOAT) | (numbers <= -_EXACT_IN_FLOAT)).any() or (parsed.abs() >= _EXACT_IN_FLOAT).any():
+        return None
+    typed, other_bad, problem = _checked_ints(col, parsed, np.equal(text, None))
+    bad = np.abs(numbers) >= _INT_RANGE[col.sql_type]
+    bad[others] = other_bad
+    numbers[others] = typed.fillna(0).to_numpy(dtype=np.int64)
+    missing = bad.copy()
+    missing[others] = typed.isna().to_numpy()
+    return pd.arrays.IntegerArray(numbers, missing), bad, problem
 
 
 def _to_decimal(col: ColumnSpec, text: np.ndarray, blank: np.ndarray):

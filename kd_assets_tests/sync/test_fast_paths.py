@@ -18,7 +18,7 @@ import kd_assets.sync.schemas as schemas
 from kd_assets.sync.checkproof import ColumnValues, passes_everywhere
 from kd_assets.sync.spec import load_spec
 from kd_assets.sync.transform import (_DATETIME_RX, DATETIME_MAX, DATETIME_MIN, _all_datetime_text,
-                                      _clean_text, convert_column, to_frame)
+                                      _clean_text, _to_int, convert_column, to_frame)
 
 SPACES = [chr(c) for c in range(0x110000) if chr(c).isspace()] + ["\x1c", "\x1f", "\x85", "\u200b", "\ufeff"]
 ODD_DIGITS = "٠١٢٣٤٥٦٧٨٩０１２３"  # \d in Python's re, not to numpy
@@ -91,6 +91,30 @@ def test_the_datetime_shape_check_is_the_pattern_on_every_value(seed):
     rnd = random.Random(seed)
     values = [v for v in _clean_text(datetime_column(rnd))]
     assert _all_datetime_text(values) == all(v is None or _DATETIME_RX.fullmatch(v) for v in values)
+
+
+def odd_int(rnd: random.Random) -> object:
+    big = rnd.choice([2**31, 2**53, 2**63])
+    return rnd.choice([
+        None, "", " ", "12abc", " 42 ", "4.0", "4.5", "1e3", "-0", "0x10", "٣", True, False, 1.0, 2.5, float("nan"),
+        Decimal("7"), big - 1, big, big + 1, -big, -big - 1, 1 - big, str(big - 1), str(big), str(big + 1),
+        f"{big}.0", 2**64, -(2**64), "99999999999999999999", rnd.choice(SPACES) + "5"])
+
+
+@pytest.mark.parametrize("seed", range(300))
+def test_int_columns_convert_as_the_general_text_path(seed):
+    """JSON ints in C, the rest as text: the same as converting every value as text."""
+    rnd = random.Random(seed)
+    n, dirt = rnd.choice([1, 3, 40]), rnd.choice([0.0, 0.05, 0.5, 1.0])
+    values = [odd_int(rnd) if rnd.random() < dirt else rnd.randrange(-10**6, 10**6) for _ in range(n)]
+    for col in (c for s in SPECS for c in s.columns if c.conversion == "int"):
+        typed, bad, problem = convert_column(col, values)
+        text = np.array(_clean_text(values), dtype=object)
+        want_typed, want_bad, want_problem = _to_int(col, text, np.equal(text, None))
+        assert pd.array(typed).dtype == "Int64"
+        assert [None if pd.isna(v) else int(v) for v in typed] == \
+            [None if pd.isna(v) else int(v) for v in want_typed], values
+        assert np.asarray(bad).tolist() == want_bad.tolist() and problem in ("", want_problem), values
 
 
 # ---- validate: the check proofs never pass a column pandera would fail ------------------
