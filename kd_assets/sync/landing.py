@@ -21,6 +21,7 @@ import json
 import operator
 import zlib
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -48,6 +49,7 @@ _DECOMPRESS = {"none": lambda b: b, "zlib": zlib.decompress}
 if _lz4 is not None:
     _COMPRESS["lz4"], _DECOMPRESS["lz4"] = _lz4.compress, _lz4.decompress
 PAGE_CODEC = "lz4" if _lz4 is not None else "zlib"
+_SENT = "+sent"  # codec suffix: the page is the server's response body (UTF-8 JSON), not encoded by us
 
 
 @dataclass(frozen=True)
@@ -61,11 +63,34 @@ def encode_page(rows: Sequence[Sequence], codec: str | None = None) -> tuple[str
     return codec, _COMPRESS[codec](_encode_rows(list(rows)).encode("ascii"))
 
 
+def page_body(rows: Sequence[Sequence], field_keys: Sequence[str], codec: str | None = None) -> tuple[str, bytes]:
+    """The stored page: the response body as the server sent it (codec ``<codec>+sent``) when
+    ``rows`` still are exactly that body in ``field_keys`` order (a ``QueryPage``), else ``encode_page``.
+
+    Keeping the body saves encoding every row again; read back it gives the very values the
+    encoded rows would (``decode_page``)."""
+    sent = getattr(rows, "body", None)
+    if sent is None or tuple(getattr(rows, "field_keys", ())) != tuple(field_keys):
+        return encode_page(rows, codec)
+    codec = codec or PAGE_CODEC
+    return codec + _SENT, _COMPRESS[codec](sent)
+
+
 def decode_page(codec: str, body: bytes) -> list[list]:
-    if codec not in _DECOMPRESS:
+    compression, sent = (codec[:-len(_SENT)], True) if codec.endswith(_SENT) else (codec, False)
+    if compression not in _DECOMPRESS:
         raise ValueError(f"landed page compressed with {codec!r}, which this installation cannot read"
-                         + (" (pip install lz4)" if codec == "lz4" else ""))
-    return json.loads(_DECOMPRESS[codec](body))
+                         + (" (pip install lz4)" if compression == "lz4" else ""))
+    text = _DECOMPRESS[compression](body)
+    if not sent:
+        return json.loads(text)
+    # As the client parses it (UTF-8, numbers with a fraction or exponent as Decimal), with each
+    # such number as the text ``encode_page`` would have stored for that Decimal.
+    return json.loads(text.decode("utf-8"), parse_float=_decimal_text)
+
+
+def _decimal_text(literal: str) -> str:
+    return str(Decimal(literal))
 
 
 def land_rows(store, rows: Sequence[Sequence], run_id: str, partition_key: str | None,
@@ -89,7 +114,7 @@ def land_rows(store, rows: Sequence[Sequence], run_id: str, partition_key: str |
         return LandCounts(quarantined=len(rows))
     frame["payload"], frame["fetched_at"], frame["run_id"], frame["partition_key"] = "", now, run_id, partition_key
     frame["position"] = np.arange(len(rows))
-    codec, body = encode_page(rows)
+    codec, body = page_body(rows, spec.field_keys)
     with store.engine.begin() as conn:
         frame["page_id"] = conn.execute(t.landing_pages.insert().values(
             run_id=run_id, partition_key=partition_key, fetched_at=now, codec=codec, row_count=len(rows),
