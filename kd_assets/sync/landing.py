@@ -17,6 +17,7 @@ should a page have been pruned in between (possible only where reads are not one
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import operator
 import zlib
@@ -93,35 +94,72 @@ def _decimal_text(literal: str) -> str:
     return str(Decimal(literal))
 
 
+@dataclass(frozen=True)
+class PreparedPage:
+    """One fetched page made ready to write (``prepare_page``), nothing written yet."""
+    counts: LandCounts
+    run_id: str
+    partition_key: str | None
+    now: dt.datetime
+    rejects: pd.DataFrame | None = None  # keyless rows, for the quarantine
+    index: pd.DataFrame | None = None  # an index row per row with a key (None: no row has one)
+    codec: str = ""
+    body: bytes = b""
+    row_count: int = 0
+
+
 def land_rows(store, rows: Sequence[Sequence], run_id: str, partition_key: str | None,
               now: dt.datetime) -> LandCounts:
     """Keep one fetched page: the page as one compressed row, an index row per key (newest
     version per key, guarded by change time); keyless rows → quarantine with their payload."""
+    page = prepare_page(store, rows, run_id, partition_key, now)
+    write_page(store, page)
+    return page.counts
+
+
+def prepare_page(store, rows: Sequence[Sequence], run_id: str, partition_key: str | None,
+                 now: dt.datetime) -> PreparedPage:
+    """The Python half of ``land_rows`` (keys, change times, index rows, page body); reads and
+    writes nothing, so it can run while the previous page is written (landbehind.py)."""
     if not rows:
-        return LandCounts()
-    spec, t = store.spec, store.tables
+        return PreparedPage(LandCounts(), run_id, partition_key, now)
+    spec = store.spec
     key_pos = spec.field_keys.index(spec.key_field)
     keys, bad_key = row_keys(spec, rows, key_pos)
-    frame = pd.DataFrame({store.key: keys})
+    columns = {store.key: keys}
     for col in spec.change_columns:
         pos = spec.field_keys.index(col.field)
-        frame[col.name] = convert_column(col, [r[pos] for r in rows])[0]
-    frame[CHANGE_TIME] = frame[[c.name for c in spec.change_columns]].max(axis=1)
+        columns[col.name] = convert_column(col, [r[pos] for r in rows])[0]
+    # The newest change time of the row; NaT only where every change field is (as DataFrame.max).
+    columns[CHANGE_TIME] = functools.reduce(np.fmax, [columns[c.name] for c in spec.change_columns])
+    frame = pd.DataFrame(columns)
     bad = np.asarray(bad_key) | frame[store.key].isna().to_numpy()
-    if bad.any():
-        store.quarantine(keyless_rejects(spec, store.key, rows, frame, bad, key_pos), run_id, partition_key)
+    rejects = keyless_rejects(spec, store.key, rows, frame, bad, key_pos) if bad.any() else None
+    counts = LandCounts(landed=int((~bad).sum()), quarantined=int(bad.sum()))
     if bad.all():
-        return LandCounts(quarantined=len(rows))
+        return PreparedPage(counts, run_id, partition_key, now, rejects)
     frame["payload"], frame["fetched_at"], frame["run_id"], frame["partition_key"] = "", now, run_id, partition_key
     frame["position"] = np.arange(len(rows))
     codec, body = page_body(rows, spec.field_keys)
+    return PreparedPage(counts, run_id, partition_key, now, rejects, frame[~bad].copy() if bad.any() else frame,
+                        codec, body, len(rows))
+
+
+def write_page(store, page: PreparedPage) -> None:
+    """Write a prepared page: its keyless rows to the quarantine, then in one transaction the page
+    and its index rows (each key's newest version: guarded by change time)."""
+    if page.rejects is not None:
+        store.quarantine(page.rejects, page.run_id, page.partition_key)
+    if page.index is None:
+        return
+    t = store.tables
     with store.engine.begin() as conn:
-        frame["page_id"] = conn.execute(t.landing_pages.insert().values(
-            run_id=run_id, partition_key=partition_key, fetched_at=now, codec=codec, row_count=len(rows),
-            field_keys=json.dumps(spec.field_keys), body=body)).inserted_primary_key[0]
-        upsert_frame(conn, t.landing, t.kinds, frame[~bad], list(frame.columns), guard=CHANGE_TIME,
+        page.index["page_id"] = conn.execute(t.landing_pages.insert().values(
+            run_id=page.run_id, partition_key=page.partition_key, fetched_at=page.now, codec=page.codec,
+            row_count=page.row_count, field_keys=json.dumps(store.spec.field_keys),
+            body=page.body)).inserted_primary_key[0]
+        upsert_frame(conn, t.landing, t.kinds, page.index, list(page.index.columns), guard=CHANGE_TIME,
                      load_file=store.load_file)
-    return LandCounts(landed=int((~bad).sum()), quarantined=int(bad.sum()))
 
 
 def keyless_rejects(spec, key_column: str, rows, frame: pd.DataFrame, bad: np.ndarray, key_pos: int) -> pd.DataFrame:
