@@ -126,20 +126,19 @@ def prepare_page(store, rows: Sequence[Sequence], run_id: str, partition_key: st
     spec = store.spec
     key_pos = spec.field_keys.index(spec.key_field)
     keys, bad_key = row_keys(spec, rows, key_pos)
-    columns = {store.key: keys}
+    bad = np.asarray(bad_key) | np.asarray(pd.isna(keys))
+    changes = {}
     for col in spec.change_columns:
         pos = spec.field_keys.index(col.field)
-        columns[col.name] = convert_column(col, [r[pos] for r in rows])[0]
+        changes[col.name] = convert_column(col, [r[pos] for r in rows])[0]
     # The newest change time of the row; NaT only where every change field is (as DataFrame.max).
-    columns[CHANGE_TIME] = functools.reduce(np.fmax, [columns[c.name] for c in spec.change_columns])
-    frame = pd.DataFrame(columns)
-    bad = np.asarray(bad_key) | frame[store.key].isna().to_numpy()
-    rejects = keyless_rejects(spec, store.key, rows, frame, bad, key_pos) if bad.any() else None
+    change_time = functools.reduce(np.fmax, changes.values())
+    rejects = keyless_rejects(spec, store.key, rows, change_time, bad, key_pos) if bad.any() else None
     counts = LandCounts(landed=int((~bad).sum()), quarantined=int(bad.sum()))
     if bad.all():
         return PreparedPage(counts, run_id, partition_key, now, rejects)
-    frame["payload"], frame["fetched_at"], frame["run_id"], frame["partition_key"] = "", now, run_id, partition_key
-    frame["position"] = np.arange(len(rows))
+    frame = pd.DataFrame({store.key: keys, **changes, CHANGE_TIME: change_time, "payload": "", "fetched_at": now,
+                          "run_id": run_id, "partition_key": partition_key, "position": np.arange(len(rows))})
     codec, body = page_body(rows, spec.field_keys)
     return PreparedPage(counts, run_id, partition_key, now, rejects, frame[~bad].copy() if bad.any() else frame,
                         codec, body, len(rows))
@@ -162,13 +161,14 @@ def write_page(store, page: PreparedPage) -> None:
                      load_file=store.load_file)
 
 
-def keyless_rejects(spec, key_column: str, rows, frame: pd.DataFrame, bad: np.ndarray, key_pos: int) -> pd.DataFrame:
+def keyless_rejects(spec, key_column: str, rows, change_time: np.ndarray, bad: np.ndarray,
+                    key_pos: int) -> pd.DataFrame:
     reason = {"check": "raw_key", "field": spec.key_field, "column": key_column,
               "value": None, "message": f"{spec.key_field} missing or not an integer"}
     picked = np.flatnonzero(bad)
     return pd.DataFrame({
         "key": [record_key_text(rows[i][key_pos]) for i in picked],
-        "change_time": frame[CHANGE_TIME].to_numpy()[picked],
+        "change_time": change_time[picked],
         "reasons": [[{**reason, "value": rows[i][key_pos]}] for i in picked],
         "payload": payloads_json(spec, [rows[i] for i in picked]),
     })
