@@ -7,6 +7,11 @@ one narrow index write instead of a JSON object per row, and the clean step pars
 JSON once instead of one object per row. Rows landed before pages existed keep their JSON in
 ``payload`` (``page_id`` NULL) and are still read; nothing is migrated by rewriting.
 
+A page is the response body as the server sent it when the rows still are that body
+(``page_body``: no row is encoded again), else the rows JSON-encoded. Landing a page is Python
+work (``prepare_page``) then database work (``write_page``); the raw step overlaps the two
+across pages (landbehind.py).
+
 A page that no index row points to any more (its keys were landed again, or forgotten) is
 deleted by :func:`prune_pages`. An index row only ever points to a page written in the same
 transaction, so a committed page that is unreferenced stays unreferenced: pruning needs no
