@@ -90,7 +90,8 @@ def build_unique_keys(form: FormSettings) -> dg.AssetChecksDefinition:
     spec, business_key = form.spec, form.spec.business_key
 
     @dg.asset_check(asset=form.names.clean, name="unique_keys", partitions_def=form.partitions, blocking=False,
-                    description=f"No two clean rows of the window share {' + '.join(business_key)}.")
+                    description=f"No clean row of the window shares {' + '.join(business_key)} with another "
+                                "clean row, of this window or any other.")
     def unique_keys(context: dg.AssetCheckExecutionContext, target_db: MySQLResource) -> dg.AssetCheckResult:
         found = duplicate_business_keys(target_db.store(spec), *source_window(context, form.partitions))
         return dg.AssetCheckResult(passed=found.passed, severity=dg.AssetCheckSeverity.WARN,

@@ -85,19 +85,20 @@ def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard, loader: FileLo
 
     cursor = conn.connection.cursor()
     if loader is None:
-        encode, write, batch_rows = statement, cursor.execute, MYSQL_BATCH_ROWS
+        write = cursor.execute
+        batches = (statement(frame.iloc[start:start + MYSQL_BATCH_ROWS])
+                   for start in range(0, len(frame), MYSQL_BATCH_ROWS))
     else:
         def write(encoded):
             if not loader.write(cursor, encoded):
                 cursor.execute(statement(encoded.batch))
-        encode, batch_rows = loader.encode, loader.batch_rows
+        batches = loader.encode_batches(frame)
     # The server works on one batch while Python encodes the next (the driver waits on the
     # socket without the GIL): one connection, statements in order, same transaction.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kd-bulk") as writer:
         pending = None
         try:
-            for start in range(0, len(frame), batch_rows):
-                encoded = encode(frame.iloc[start:start + batch_rows])
+            for encoded in batches:
                 if pending is not None:
                     pending.result()
                 pending = writer.submit(write, encoded)

@@ -26,23 +26,18 @@ import uuid
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
-import numpy as np
 import pandas as pd
 import pymysql
 import sqlalchemy as sa
 
 from kd_assets.sync.fileguard import GuardedConnection, serve
 from kd_assets.sync.identifiers import name_list, quote_mysql
-from kd_assets.sync.sqltext import Kind, datetime_text, decimal_text
+from kd_assets.sync.sqltext import Kind
+from kd_assets.sync.tsv import tsv_column, tsv_fields_of, tsv_rows  # noqa: F401 (tsv_column re-exported)
 
 log = logging.getLogger(__name__)
-
-_TSV_NULL = "\\N"
-# LOAD DATA's default escapes (FIELDS ESCAPED BY '\\'): backslash first, then the separators.
-_TSV_ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\0", "\\0"))
-_SEPARATOR, _NULL_SENTINEL = "\x01", "\x02"
 
 _availability: "weakref.WeakKeyDictionary[sa.Engine, bool]" = weakref.WeakKeyDictionary()
 _no_temp_tables: "weakref.WeakSet[sa.Engine]" = weakref.WeakSet()
@@ -83,57 +78,9 @@ def _where(engine: sa.Engine) -> str:
     return f"{u.get_backend_name()}://{u.host or ''}:{u.port or ''}/{u.database or ''}"
 
 
-def tsv_column(values, kind: Kind) -> list[str]:
-    """One column as LOAD DATA field text (``\\N`` for NULL), vectorised like ``sql_literals``."""
-    name, scale = kind
-    s = values if isinstance(values, pd.Series) else pd.Series(values)
-    if name == "datetime":
-        text = datetime_text(s.to_numpy(dtype="datetime64[ns]"))
-        text[np.equal(text, None)] = _TSV_NULL
-        return text.tolist()
-    if name not in ("int", "decimal", "bool"):
-        return _escaped_text(s.astype(object).tolist())
-    missing = s.isna().to_numpy()
-    if name == "int":
-        text = s.fillna(0).astype("int64").to_numpy().astype(str).astype(object)
-    elif name == "decimal":
-        text = decimal_text(s, scale)
-    else:
-        text = np.where(s.fillna(False).to_numpy(dtype=bool), "1", "0").astype(object)
-    text[missing] = _TSV_NULL
-    return text.tolist()
-
-
-def _escaped_text(values: list) -> list[str]:
-    texts = [None if v is None or v is pd.NA else v if type(v) is str else str(v) for v in values]
-    nulls = texts.count(None)
-    marked = [_NULL_SENTINEL if v is None else v for v in texts] if nulls else texts
-    joined = _SEPARATOR.join(marked)
-    if joined.count(_SEPARATOR) != max(len(marked) - 1, 0) or joined.count(_NULL_SENTINEL) != nulls:
-        # A value contains one of our marker characters: escape value by value.
-        return [_TSV_NULL if v is None else _escape_one(v) for v in texts]
-    for old, new in _TSV_ESCAPES:
-        if old in joined:
-            joined = joined.replace(old, new)
-    out = joined.split(_SEPARATOR) if marked else []
-    if nulls:
-        out = [_TSV_NULL if v == _NULL_SENTINEL else v for v in out]
-    return out
-
-
-def _escape_one(v: str) -> str:
-    for old, new in _TSV_ESCAPES:
-        v = v.replace(old, new)
-    return v
-
-
-def tsv_bytes(kinds: dict[str, Kind], frame: pd.DataFrame, columns: Sequence[str]) -> bytes:
-    fields = [tsv_column(frame[c], kinds[c]) for c in columns]
-    return ("\n".join(map("\t".join, zip(*fields))) + "\n").encode("utf-8")
-
-
 # Rows per LOAD DATA: the server loads one batch while Python encodes the next.
 LOAD_BATCH_ROWS = 2500
+_WINDOW_BATCHES = 4  # batches encoded column by column at once
 _SAVEPOINT = "kd_load"
 _DENIED = (1044, 1142)  # ER_DBACCESS_DENIED_ERROR, ER_TABLEACCESS_DENIED_ERROR
 # ER_NOT_ALLOWED_COMMAND, MySQL 8's ER_CLIENT_LOCAL_FILES_DISABLED, MariaDB's ER_LOAD_INFILE_CAPABILITY_DISABLED
@@ -166,11 +113,19 @@ class FileLoader:
         self.name = f"kd-load-{uuid.uuid4().hex}.tsv"  # never a file: served from memory (fileguard.py)
         self.staged = False
 
-    def encode(self, batch: pd.DataFrame) -> Encoded:
-        lo = hi = None
-        if self.key is not None:
-            lo, hi = int(batch[self.key].min()), int(batch[self.key].max())
-        return Encoded(batch, tsv_bytes(self.kinds, batch, self.columns), lo, hi)
+    def encode_batches(self, frame: pd.DataFrame) -> Iterator[Encoded]:
+        """The frame's batches in order. Columns are encoded a window of batches at a time (whole
+        columns cost less per row than batch slices), so memory stays bounded for any frame."""
+        window = self.batch_rows * _WINDOW_BATCHES
+        for start in range(0, len(frame), window):
+            part = frame.iloc[start:start + window]
+            fields = tsv_fields_of(self.kinds, part, self.columns)
+            for at in range(0, len(part), self.batch_rows):
+                batch = part.iloc[at:at + self.batch_rows]
+                lo = hi = None
+                if self.key is not None:
+                    lo, hi = int(batch[self.key].min()), int(batch[self.key].max())
+                yield Encoded(batch, tsv_rows([f[at:at + self.batch_rows] for f in fields]), lo, hi)
 
     def write(self, cursor, enc: Encoded) -> bool:
         """Load one batch; False when it must take the multi-row INSERT (no temporary tables)."""

@@ -40,12 +40,15 @@ import sqlalchemy as sa
 
 from kd_assets.sync.bulk import is_mysql
 from kd_assets.sync.reconcile_support import utc_now
+from kd_assets.sync.sqltext import batches
 from kd_assets.sync.upsert import UpsertCounts, copy_into_empty_range, is_duplicate_key, publish_range
 
 SPAN_CHUNKS = 8    # rows per copy transaction, in chunks: an empty slice is copied this many at a time
 MAX_SLICES = 256   # sparse keys: no more slices than this, each then copied a span at a time
 WORKERS = 2        # this machine's cores; the server does the work
 RETRIES = 5        # attempts of one transaction that a concurrent run's locks kill
+KEYED_WORKERS = 3  # connections publishing a sparse window's keys: the disk's parallel reads, not the cores
+KEYED_PARALLEL_BATCH = 500  # keys per transaction there
 _RETRYABLE = {1213, 1205}  # ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
 
 log = logging.getLogger(__name__)
@@ -60,16 +63,52 @@ def publish_by_range(store, window_start: dt.datetime | None, window_end: dt.dat
             workers.add(workers.publish_chunk(lo, hi), on_chunk, rows)
         return workers.total
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="kd-publish") as pool:
-        pending: deque[Future] = deque(pool.submit(workers.publish_slice, lo, hi)
-                                       for lo, hi in key_slices(store, chunk_size * SPAN_CHUNKS))
-        try:
-            while pending:
-                workers.add(pending[0].result(), on_chunk)  # a worker's error surfaces here, in key order
-                pending.popleft()
-        finally:
-            for future in pending:  # after an error: what has not started does not start
-                future.cancel()
+        in_key_order(pool, workers.publish_slice, key_slices(store, chunk_size * SPAN_CHUNKS),
+                     lambda counts: workers.add(counts, on_chunk))
     return workers.total
+
+
+def publish_keys(store, keys: list[int], window_start: dt.datetime | None, window_end: dt.datetime, run_id: str,
+                 on_chunk: Callable[[int], None] | None = None) -> UpsertCounts:
+    """Publish a sparse window by its keys (sorted; a day's changes spread over the table), each
+    ``KEYED_PARALLEL_BATCH`` keys in a transaction of its own, ``KEYED_WORKERS`` at a time (MySQL).
+
+    Each key reads its clean row, its target row and the target's change-time index entry at
+    random: from disk, when the tables outgrow the buffer pool (O_DIRECT: no OS cache), and a
+    disk answers several reads at once much faster than one after another. The batches' pages
+    in flight together still fit MariaDB's default 128 MB pool (upsert.KEYED_BATCH). Batches hold
+    disjoint key ranges; a new key may still share a target gap with the next batch's, and two
+    guarded statements inserting into one gap can deadlock: the victim runs again (``_retrying``),
+    as after a concurrent run's locks. ``on_chunk(rows)`` after each batch, in key order.
+    """
+    def publish(batch: list[int]) -> tuple[UpsertCounts, int]:
+        return _retrying(store.engine, lambda conn: publish_range(
+            conn, store, batch[0], batch[-1], window_start, window_end, run_id, utc_now(), keys=batch)), len(batch)
+
+    total = UpsertCounts()
+
+    def add(done: tuple[UpsertCounts, int]) -> None:
+        nonlocal total
+        total += done[0]
+        if on_chunk is not None:
+            on_chunk(done[1])
+
+    with ThreadPoolExecutor(KEYED_WORKERS, thread_name_prefix="kd-publish-keys") as pool:
+        in_key_order(pool, publish, [(b,) for b in batches(keys, KEYED_PARALLEL_BATCH)], add)
+    return total
+
+
+def in_key_order(pool: ThreadPoolExecutor, work: Callable, items, on_result: Callable) -> None:
+    """``work(*item)`` for every item on ``pool``; ``on_result`` of each in the items' order. A
+    worker's error surfaces here, and what has not started by then does not start."""
+    pending: deque[Future] = deque(pool.submit(work, *item) for item in items)
+    try:
+        while pending:
+            on_result(pending[0].result())
+            pending.popleft()
+    finally:
+        for future in pending:
+            future.cancel()
 
 
 def key_slices(store, rows_per_slice: int) -> list[tuple[int, int]]:

@@ -25,7 +25,7 @@ from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # n
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.landing import LandCounts  # noqa: F401 (re-exported)
 from kd_assets.sync.lines import retire_missing_in_range, retire_replaced_lines
-from kd_assets.sync.rangepublish import publish_by_range
+from kd_assets.sync.rangepublish import publish_by_range, publish_keys
 from kd_assets.sync.quarantine import migrate_quarantine, write_rejects
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
@@ -242,6 +242,8 @@ class TargetStore(ReconcileSupport, SyncLog):
             sparse = sparse_window_keys(conn, self, window_start, window_end, SPARSE_WINDOW_KEYS)
         if sparse is None and not self.spec.bill:  # two connections, empty slices copied (rangepublish.py)
             return publish_by_range(self, window_start, window_end, run_id, chunk_size, on_chunk)
+        if not self.spec.bill and is_mysql(self.engine):  # a few connections reading at once
+            return publish_keys(self, sparse, window_start, window_end, run_id, on_chunk)
         chunks = ([[(k,) for k in sparse[i:i + chunk_size]] for i in range(0, len(sparse), chunk_size)]
                   if sparse is not None else
                   self._keyset(t, [t.c[self.key]], self.in_window(t, window_start, window_end), chunk_size))

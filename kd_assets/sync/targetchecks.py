@@ -1,4 +1,4 @@
-"""The SQL of the checks that run after a publish, each one pass over its window.
+"""The SQL of the checks that run after a publish, each one pass over its window (or its keys).
 
 A check's sample query (``ORDER BY … LIMIT 20``) reads the whole window again when there is
 nothing to find, and on a 1,000,000-row initial load that second pass cost as much as the
@@ -9,9 +9,20 @@ only when there is something to show.
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
+
+from kd_assets.sync.identifiers import quoter
+from kd_assets.sync.sqltext import batches
+from kd_assets.sync.upsert import int_list, sparse_window_keys
+
+# A window of at most this many keys (a day) checks its own rows' business keys; beyond, one
+# grouped pass over the table. Touched rows per statement: their keys are literals in an IN list.
+TOUCHED_LIMIT = 100_000
+TOUCHED_BATCH = 1_000
+TOUCHED_WORKERS = 3  # connections: each touched row is two random page reads, and a disk answers several at once
 
 
 @dataclass(frozen=True)
@@ -24,20 +35,68 @@ class DuplicateKeys:
         return self.groups == 0
 
 
-def duplicate_business_keys(store, start: dt.datetime | None, end: dt.datetime, sample: int = 20) -> DuplicateKeys:
-    """Groups of clean rows in the window sharing the spec's business key (NULLs never match).
+def duplicate_business_keys(store, start: dt.datetime | None, end: dt.datetime, sample: int = 20,
+                            touched_limit: int | None = None) -> DuplicateKeys:
+    """Groups of clean rows sharing the spec's business key (NULLs never match) of which at least
+    one row is in the window: every duplicate the window's rows take part in, also with a row
+    changed on another day (``rows`` counts the whole group).
 
-    One grouped pass, read from the clean table's business-key index (ddl.py) where it exists;
-    only when it finds more than ``sample`` groups is a second query needed, to count them all.
+    A recent window (at most ``touched_limit`` keys, default ``TOUCHED_LIMIT``, read from the
+    change-column indexes alone) looks up only its own rows' business keys in the business-key
+    index (ddl.py), ``TOUCHED_WORKERS`` batches at a time: at 1M rows and 1% changed, 0.8 s where
+    the grouped pass over the whole index took 1.2-1.5 s. Any other window, or a table without that
+    index, takes one grouped pass over the whole table.
     """
+    keys = None
+    if start is not None and _has_business_key_index(store):
+        with store.engine.connect() as conn:
+            keys = sparse_window_keys(conn, store, start, end, TOUCHED_LIMIT if touched_limit is None else touched_limit)
+    if keys is None:
+        return _grouped_duplicates(store, start, end, sample)
+
+    def groups(batch) -> list[sa.Row]:
+        with store.engine.connect() as conn:
+            return conn.execute(_groups_of_keys(store, batch)).all()
+
+    found: dict[tuple, int] = {}  # a business key two touched rows share is found by both batches: once here
+    with ThreadPoolExecutor(TOUCHED_WORKERS, thread_name_prefix="kd-unique-keys") as pool:
+        for rows in pool.map(groups, batches(keys, TOUCHED_BATCH)):
+            found.update({tuple(row[:-1]): int(row[-1]) for row in rows})
+    names = [*store.spec.business_key, "rows"]
+    return DuplicateKeys(len(found), [dict(zip(names, [*k, found[k]])) for k in sorted(found)[:sample]])
+
+
+def _groups_of_keys(store, keys) -> sa.Select:
+    """Business-key groups of more than one clean row that hold a row of ``keys``: the keys' own
+    rows (by primary key), then each of their business keys looked up in its index."""
+    t, names = store.tables.clean, store.spec.business_key
+    own = sa.text(f"{quoter(store.engine)(t.name)}.{quoter(store.engine)(store.key)} IN ({int_list(keys)})")
+    touched = (sa.select(*[t.c[n] for n in names]).where(own, *[t.c[n].is_not(None) for n in names])
+               .distinct().subquery("touched"))
+    b = t.alias("b")
+    cols = [b.c[n] for n in names]
+    return (sa.select(*cols, sa.func.count().label("rows"))
+            .join_from(b, touched, sa.and_(*[b.c[n] == touched.c[n] for n in names]))
+            .group_by(*cols).having(sa.func.count() > 1))
+
+
+def _grouped_duplicates(store, start: dt.datetime | None, end: dt.datetime, sample: int) -> DuplicateKeys:
+    """``duplicate_business_keys`` in one grouped pass over the business-key index (or table)."""
     t, business_key = store.tables.clean, store.spec.business_key
     cols = [t.c[name] for name in business_key]
-    dupes = (sa.select(*cols, sa.func.count().label("rows"))
-             .where(store.in_window(t, start, end), *[c.is_not(None) for c in cols])
-             .group_by(*cols).having(sa.func.count() > 1))
+    in_window = sa.func.sum(sa.case((store.in_window(t, start, end), 1), else_=0))
+    dupes = (sa.select(*cols, sa.func.count().label("rows")).where(*[c.is_not(None) for c in cols])
+             .group_by(*cols).having(sa.and_(sa.func.count() > 1, in_window > 0)))
     with store.engine.connect() as conn:
         n, groups = sampled_groups(conn, dupes.order_by(*cols), sample)
     return DuplicateKeys(n, [dict(zip([*business_key, "rows"], g)) for g in groups])
+
+
+def _has_business_key_index(store) -> bool:
+    """Whether an index of the clean table starts with the business key (ddl.py makes one unless a
+    column of the key is text)."""
+    names = list(store.spec.business_key)
+    return any([c.name for c in index.columns][:len(names)] == names for index in store.tables.clean.indexes)
 
 
 def sampled_groups(conn: sa.Connection, query, sample: int) -> tuple[int, list[sa.Row]]:

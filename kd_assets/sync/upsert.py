@@ -173,7 +173,7 @@ class _Statement:
         lower = "" if window_start is None else "c.{col} >= :start AND "
         self.window = " OR ".join(f"({lower.format(col=q(c.name))}c.{q(c.name)} < :end)"
                                   for c in store.spec.change_columns)
-        self.picked = (f"c.{self.key} IN ({_int_list(keys)})" if keys is not None
+        self.picked = (f"c.{self.key} IN ({int_list(keys)})" if keys is not None
                        else f"c.{self.key} >= :lo AND c.{self.key} <= :hi")
         self.bounds = {"end": window_end} if window_start is None else {"start": window_start, "end": window_end}
         self.params = {"lo": lo, "hi": hi, **self.bounds, "run_id": run_id, "now": synced_at}
@@ -248,5 +248,5 @@ def sparse_window_keys(conn: sa.Connection, store, window_start: dt.datetime | N
     return [int(k) for k in keys] if len(keys) <= limit else None
 
 
-def _int_list(keys: Sequence[int]) -> str:
+def int_list(keys: Sequence[int]) -> str:
     return ",".join(str(int(k)) for k in keys)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 import sqlalchemy as sa
 
 from kd_assets.defs.target_db import MySQLResource
@@ -42,6 +43,37 @@ def test_duplicate_business_keys_passes_with_few_groups_counted_from_the_sample(
     assert duplicate_business_keys(store, *ALL_HISTORY, sample=1).groups == 1
     stage(store, kd_row(2, customer_number="C"))
     assert duplicate_business_keys(store, *ALL_HISTORY).passed
+
+
+EARLIER = {"modified_at": "2024-05-01T10:00:00", "approved_at": "2024-05-01T09:00:00"}
+
+
+@pytest.mark.parametrize("touched_limit", [100, 0], ids=["touched-keys", "grouped-pass"])
+def test_duplicate_business_keys_catches_a_window_row_sharing_its_key_with_a_row_of_another_day(
+        store, touched_limit):
+    # Untouched by the day: a row changed a week earlier, a pair changed later, NULL keys.
+    stage(store, kd_row(1, customer_number="TAKEN", **EARLIER), kd_row(2, customer_number="FREE", **EARLIER),
+          *[kd_row(k, customer_number="LATER", modified_at="2024-05-09T00:00:00", approved_at=None)
+            for k in (3, 4)],
+          kd_row(5, customer_number=None, **EARLIER), kd_row(6, using_org=None, customer_number="N", **EARLIER))
+    assert duplicate_business_keys(store, *DAY, touched_limit=touched_limit).passed
+    # The day's rows: one takes an untouched row's key, two others take one new key between them,
+    # the NULL keys match nothing.
+    stage(store, kd_row(10, customer_number="TAKEN"), kd_row(11, customer_number="PAIR"),
+          kd_row(12, customer_number="PAIR"), kd_row(13, customer_number="ALONE"),
+          kd_row(14, customer_number=None), kd_row(15, using_org=None, customer_number="N"))
+    found = duplicate_business_keys(store, *DAY, touched_limit=touched_limit)
+    assert (found.groups, found.samples) == (2, [{"customer_number": "PAIR", "using_org": "100", "rows": 2},
+                                                 {"customer_number": "TAKEN", "using_org": "100", "rows": 2}])
+    assert duplicate_business_keys(store, *DAY, sample=1, touched_limit=touched_limit).groups == 2
+    # The earlier day's row is in the group too: its window sees the same duplicate.
+    earlier = (dt.datetime(2024, 5, 1), dt.datetime(2024, 5, 2))
+    assert duplicate_business_keys(store, *earlier, touched_limit=touched_limit).samples == [
+        {"customer_number": "TAKEN", "using_org": "100", "rows": 2}]
+    # Moved to a free key on a later day: that day finds nothing, nor does the first day any more.
+    stage(store, kd_row(10, customer_number="MOVED", modified_at="2024-05-07T12:00:00"))
+    assert duplicate_business_keys(store, *earlier, touched_limit=touched_limit).passed
+    assert duplicate_business_keys(store, *DAY, touched_limit=touched_limit).groups == 1
 
 
 def test_clean_target_diff_reports_missing_and_other_versions_and_no_sample_when_equal(store):
