@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from kd_assets.sync.bulk import is_mysql
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.sqltext import batches
 from kd_assets.sync.upsert import int_list, sparse_window_keys
@@ -124,8 +125,9 @@ def window_target_diff(store, start: dt.datetime | None, end: dt.datetime, sampl
     Here: a clean row's change time is the max of its change columns (transform.to_frame); it is
     at least ``start`` for every row of the window, so it is the max of the values at or after
     ``start``, which the clean table's change-column indexes hold with the key; and the target's
-    change_time index holds (change time, key) for every target row changed at or after
-    ``start``: a window row absent from it is missing or older. One snapshot (one transaction).
+    change_time index holds (change time, key) for every target row: a window row without its
+    entry there is missing or at another version. One statement, so no row passes through Python
+    (fetching the ranges' 30,000 entries into Python cost 0.2 s of CPU at 1% of 1M rows).
     None for the first partition (no lower bound), when a range holds more than ``limit``
     entries (an old day: every later change is in its ranges), or when a change column is
     stored less precisely than the change time (its max would not be the stored change time).
@@ -133,25 +135,28 @@ def window_target_diff(store, start: dt.datetime | None, end: dt.datetime, sampl
     if start is None or any(c.sql_type != "datetime(3)" for c in store.spec.change_columns):
         return None
     c, t, key = store.tables.clean, store.tables.target, store.key
-    clean_times: dict[int, dt.datetime] = {}
-    in_window: set[int] = set()
+    ranges = [sa.select(c.c[key].label("k"), c.c[col.name].label("at")).where(c.c[col.name] >= start)
+              for col in store.spec.change_columns]
     with store.engine.connect() as conn:
-        for col in store.spec.change_columns:
-            rows = conn.execute(sa.select(c.c[key], c.c[col.name]).where(c.c[col.name] >= start)
-                                .limit(limit + 1)).all()
-            if len(rows) > limit:
-                return None
-            for k, at in rows:
-                if k not in clean_times or at > clean_times[k]:
-                    clean_times[k] = at
-                if at < end:
-                    in_window.add(k)
-        published = conn.execute(sa.select(t.c[key], t.c.change_time).where(t.c.change_time >= start)
-                                 .limit(limit + 1)).all()
-        if len(published) > limit:
+        if any(_range_size(conn, q, limit) > limit
+               for q in [*ranges, sa.select(t.c[key]).where(t.c.change_time >= start)]):
             return None
-        target_times = dict(published)
-        wrong = sorted(k for k in in_window if target_times.get(k) != clean_times[k])
-        older = dict(conn.execute(sa.select(t.c[key], t.c.change_time).where(t.c[key].in_(wrong[:sample]))).all()
-                     ) if wrong else {}
-    return len(wrong), [(k, clean_times[k], older.get(k)) for k in wrong[:sample]]
+        u = sa.union_all(*ranges).subquery("u")
+        window = (sa.select(u.c.k, sa.func.max(u.c.at).label("at")).group_by(u.c.k)
+                  .having(sa.func.min(u.c.at) < end).subquery("w"))
+        entry = sa.select(sa.literal(1)).where(t.c.change_time == window.c.at, t.c[key] == window.c.k)
+        if is_mysql(conn):  # an index probe on (change_time, key), never the row
+            entry = entry.with_hint(t, f"FORCE INDEX ({_change_time_index(t)})")
+        wrong = conn.execute(sa.select(window.c.k, window.c.at).where(~entry.exists()).order_by(window.c.k)).all()
+        keys = [k for k, _ in wrong[:sample]]
+        older = dict(conn.execute(sa.select(t.c[key], t.c.change_time).where(t.c[key].in_(keys))).all()) if keys else {}
+    return len(wrong), [(k, at, older.get(k)) for k, at in wrong[:sample]]
+
+
+def _range_size(conn: sa.Connection, query: sa.Select, limit: int) -> int:
+    """Rows of ``query``, counted up to ``limit + 1``."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(query.limit(limit + 1).subquery())).scalar_one())
+
+
+def _change_time_index(target: sa.Table) -> str:
+    return next(i.name for i in target.indexes if [c.name for c in i.columns] == ["change_time"])
