@@ -22,6 +22,8 @@ from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
 from kd_assets.sync import SyncSpec, source_now
 from kd_assets.sync.cleaning import CleanJob, Tally
+from kd_assets.sync.landbehind import landing_behind
+from kd_assets.sync.landing import LandCounts
 from kd_assets.sync.parclean import clean_window
 from kd_assets.sync.prefetch import prefetched
 
@@ -69,13 +71,7 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
                     pages = client.iter_window(spec.form_id, spec.field_keys, Window(*run.window),
                                                change_fields=spec.change_time_fields, key_field=spec.page_key,
                                                extra_filter=spec.extra_filter)
-                    progress = Progress(context.log, f"fetched and landed ({run.partition})")
-                    with prefetched(pages) as ahead:  # the next page's HTTP overlaps landing this one
-                        for page in ahead:
-                            landed = store.land_rows(page, run.run_id, run.partition)
-                            run.add(rows_in=len(page), landed=landed.landed, rejected=landed.quarantined)
-                            progress.add(len(page))
-                    run.add(pages_pruned=store.prune_landed_pages())  # pages whose rows all landed again
+                    land_pages(store, pages, run, Progress(context.log, f"fetched and landed ({run.partition})"))
             finally:
                 run.api = client.stats.as_metadata()
         context.log.info(f"landed {run.counts.get('landed', 0)} rows for {run.partition} "
@@ -83,6 +79,21 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
         return dg.MaterializeResult(metadata={**run.metadata(), "dagster/row_count": run.counts.get("landed", 0)})
 
     return raw_asset
+
+
+def land_pages(store, pages: Iterator[list[list]], run, progress: Progress) -> None:
+    """Land fetched pages as they come, counted in ``run`` once written; then prune the pages whose
+    rows all landed again. The next page's HTTP (prefetched) and writing the previous page
+    (landing_behind) overlap preparing this one."""
+
+    def written(rows: int, landed: LandCounts) -> None:
+        run.add(rows_in=rows, landed=landed.landed, rejected=landed.quarantined)
+        progress.add(rows)
+
+    with prefetched(pages) as ahead, landing_behind(store, run.run_id, run.partition, written) as lander:
+        for page in ahead:
+            lander.land(page)
+    run.add(pages_pruned=store.prune_landed_pages())
 
 
 def _reject_summary(reasons: Counter, samples: list[dict]) -> dict:

@@ -34,7 +34,7 @@ from .errors import AuthError, KingdeeError, OperationError, SessionLostError, T
 from .filters import Window, field_key
 from .redaction import Redactor
 from .responses import (
-    check_status, decode_json, login_session, object_rows, query_rows, raise_for_status_envelope,
+    QueryPage, check_status, decode_json, login_session, object_rows, query_rows, raise_for_status_envelope,
 )
 from .retry import RateLimiter, Retrier
 from .stats import ClientStats
@@ -42,7 +42,7 @@ from .stats import ClientStats
 logger = logging.getLogger("kd_assets.kingdee")
 
 _USER_AGENT = "kd-assets K3CloudClient (requests)"
-Parse = Callable[[Any], tuple[Any, int]]  # payload -> (result, row count)
+Parse = Callable[[Any, bytes], tuple[Any, int]]  # (payload, the body it was decoded from) -> (result, row count)
 
 
 def _short(service: str) -> str:
@@ -96,15 +96,16 @@ class K3CloudClient:
     def execute_bill_query(self, form_id: str, field_keys: Sequence[str] | str, filter_string: str = "",
                            order_string: str = "", start_row: int = 0, limit: int = 0, top_row_count: int = 0,
                            sub_system_id: str = "", *, page_key: object = None) -> list[list]:
-        """Rows as lists in ``field_keys`` order (PROTOCOL.md §3); ``page_key`` is only logged."""
+        """Rows as lists in ``field_keys`` order (PROTOCOL.md §3), as a :class:`.responses.QueryPage`
+        that keeps the response body they are; ``page_key`` is only logged."""
         keys = self._field_keys(field_keys)
         body = self._query_body(form_id, keys, filter_string, order_string, start_row, limit, top_row_count,
                                 sub_system_id)
 
-        def parse(payload: Any) -> tuple[list[list], int]:
+        def parse(payload: Any, content: bytes) -> tuple[list[list], int]:
             rows = query_rows(payload, len(keys), service=protocol.EXECUTE_BILL_QUERY, form_id=form_id,
                               redact=self._redact)
-            return rows, len(rows)
+            return QueryPage(rows, content, keys), len(rows)
 
         return self._call(protocol.EXECUTE_BILL_QUERY, body, parse, form_id=form_id,
                           filter_string=filter_string, page_key=page_key)
@@ -117,7 +118,7 @@ class K3CloudClient:
         body = self._query_body(form_id, keys, filter_string, order_string, start_row, limit, top_row_count,
                                 sub_system_id)
 
-        def parse(payload: Any) -> tuple[list[dict], int]:
+        def parse(payload: Any, _content: bytes) -> tuple[list[dict], int]:
             rows = object_rows(payload, keys, service=protocol.BILL_QUERY, form_id=form_id, redact=self._redact)
             return rows, len(rows)
 
@@ -240,7 +241,7 @@ class K3CloudClient:
                          form_id=form_id, redact=self._redact)
             self._remember_session_cookie()
             result, rows = parse(decode_json(response.content, service=service, form_id=form_id,
-                                             redact=self._redact))
+                                             redact=self._redact), response.content)
         except ThrottledError:
             self.stats.add("throttled")
             raise
@@ -272,7 +273,7 @@ class K3CloudClient:
     def _login(self) -> None:
         service = self._auth.login_service
 
-        def parse(payload: Any) -> tuple[str, int]:
+        def parse(payload: Any, _content: bytes) -> tuple[str, int]:
             return login_session(payload, service=service, redact=self._redact,
                                  hint=settings_to_check(self.config)), 0
 
@@ -307,7 +308,7 @@ class K3CloudClient:
     # -- helpers -------------------------------------------------------------------------------
 
     def _operate(self, service: str, body: dict, form_id: str) -> dict:
-        def parse(payload: Any) -> tuple[dict, int]:
+        def parse(payload: Any, _content: bytes) -> tuple[dict, int]:
             raise_for_status_envelope(payload, service=service, form_id=form_id, redact=self._redact,
                                       error_type=OperationError)
             return (payload.get("Result", payload) if isinstance(payload, dict) else payload), 0

@@ -8,7 +8,7 @@ becomes a :class:`MalformedResponseError` that names the service and form.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -142,6 +142,33 @@ def raise_for_status_envelope(result: Any, *, service: str, form_id: str, redact
     field_note = f" field {', '.join(fields)}" if fields else ""
     raise error_type(f"{where}{field_note}: Kingdee error MsgCode {msg_code}: {text}", service=service,
                      form_id=form_id, msg_code=msg_code, field_name=fields[0] if fields else None, errors=messages)
+
+
+class QueryPage(list):
+    """ExecuteBillQuery rows that still are exactly the response body they were parsed from:
+    ``body`` (the UTF-8 JSON as sent) and ``field_keys`` (their order), so landing can keep the body
+    instead of encoding the rows again. Any change to the list drops ``body`` (None); a slice or a
+    copy is a plain list. The rows themselves must not be changed in place."""
+
+    __slots__ = ("body", "field_keys")
+
+    def __init__(self, rows: list, body: bytes | None, field_keys: Sequence[str]) -> None:
+        super().__init__(rows)
+        self.body, self.field_keys = body, tuple(field_keys)
+
+
+def _dropping_body(name: str):
+    change = getattr(list, name)
+
+    def changed(self, *args):
+        self.body = None
+        return change(self, *args)
+    return changed
+
+
+for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend", "insert", "pop",
+              "remove", "clear", "sort", "reverse"):
+    setattr(QueryPage, _name, _dropping_body(_name))
 
 
 def query_rows(payload: Any, width: int, *, service: str, form_id: str, redact: Redact) -> list[list]:

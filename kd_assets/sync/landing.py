@@ -7,6 +7,11 @@ one narrow index write instead of a JSON object per row, and the clean step pars
 JSON once instead of one object per row. Rows landed before pages existed keep their JSON in
 ``payload`` (``page_id`` NULL) and are still read; nothing is migrated by rewriting.
 
+A page is the response body as the server sent it when the rows still are that body
+(``page_body``: no row is encoded again), else the rows JSON-encoded. Landing a page is Python
+work (``prepare_page``) then database work (``write_page``); the raw step overlaps the two
+across pages (landbehind.py).
+
 A page that no index row points to any more (its keys were landed again, or forgotten) is
 deleted by :func:`prune_pages`. An index row only ever points to a page written in the same
 transaction, so a committed page that is unreferenced stays unreferenced: pruning needs no
@@ -17,10 +22,12 @@ should a page have been pruned in between (possible only where reads are not one
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import operator
 import zlib
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -48,6 +55,7 @@ _DECOMPRESS = {"none": lambda b: b, "zlib": zlib.decompress}
 if _lz4 is not None:
     _COMPRESS["lz4"], _DECOMPRESS["lz4"] = _lz4.compress, _lz4.decompress
 PAGE_CODEC = "lz4" if _lz4 is not None else "zlib"
+_SENT = "+sent"  # codec suffix: the page is the server's response body (UTF-8 JSON), not encoded by us
 
 
 @dataclass(frozen=True)
@@ -61,51 +69,111 @@ def encode_page(rows: Sequence[Sequence], codec: str | None = None) -> tuple[str
     return codec, _COMPRESS[codec](_encode_rows(list(rows)).encode("ascii"))
 
 
+def page_body(rows: Sequence[Sequence], field_keys: Sequence[str], codec: str | None = None) -> tuple[str, bytes]:
+    """The stored page: the response body as the server sent it (codec ``<codec>+sent``) when
+    ``rows`` still are exactly that body in ``field_keys`` order (a ``QueryPage``), else ``encode_page``.
+
+    Keeping the body saves encoding every row again; read back it gives the very values the
+    encoded rows would (``decode_page``)."""
+    sent = getattr(rows, "body", None)
+    if sent is None or tuple(getattr(rows, "field_keys", ())) != tuple(field_keys):
+        return encode_page(rows, codec)
+    codec = codec or PAGE_CODEC
+    return codec + _SENT, _COMPRESS[codec](sent)
+
+
 def decode_page(codec: str, body: bytes) -> list[list]:
-    if codec not in _DECOMPRESS:
+    compression, sent = (codec[:-len(_SENT)], True) if codec.endswith(_SENT) else (codec, False)
+    if compression not in _DECOMPRESS:
         raise ValueError(f"landed page compressed with {codec!r}, which this installation cannot read"
-                         + (" (pip install lz4)" if codec == "lz4" else ""))
-    return json.loads(_DECOMPRESS[codec](body))
+                         + (" (pip install lz4)" if compression == "lz4" else ""))
+    text = _DECOMPRESS[compression](body)
+    if not sent:
+        return json.loads(text)
+    # As the client parses it (UTF-8, numbers with a fraction or exponent as Decimal), with each
+    # such number as the text ``encode_page`` would have stored for that Decimal.
+    return json.loads(text.decode("utf-8"), parse_float=_decimal_text)
+
+
+def _decimal_text(literal: str) -> str:
+    return str(Decimal(literal))
+
+
+@dataclass(frozen=True)
+class PreparedPage:
+    """One fetched page made ready to write (``prepare_page``), nothing written yet."""
+    counts: LandCounts
+    run_id: str
+    partition_key: str | None
+    now: dt.datetime
+    rejects: pd.DataFrame | None = None  # keyless rows, for the quarantine
+    index: pd.DataFrame | None = None  # an index row per row with a key (None: no row has one)
+    codec: str = ""
+    body: bytes = b""
+    row_count: int = 0
 
 
 def land_rows(store, rows: Sequence[Sequence], run_id: str, partition_key: str | None,
               now: dt.datetime) -> LandCounts:
     """Keep one fetched page: the page as one compressed row, an index row per key (newest
     version per key, guarded by change time); keyless rows → quarantine with their payload."""
+    page = prepare_page(store, rows, run_id, partition_key, now)
+    write_page(store, page)
+    return page.counts
+
+
+def prepare_page(store, rows: Sequence[Sequence], run_id: str, partition_key: str | None,
+                 now: dt.datetime) -> PreparedPage:
+    """The Python half of ``land_rows`` (keys, change times, index rows, page body); reads and
+    writes nothing, so it can run while the previous page is written (landbehind.py)."""
     if not rows:
-        return LandCounts()
-    spec, t = store.spec, store.tables
+        return PreparedPage(LandCounts(), run_id, partition_key, now)
+    spec = store.spec
     key_pos = spec.field_keys.index(spec.key_field)
     keys, bad_key = row_keys(spec, rows, key_pos)
-    frame = pd.DataFrame({store.key: keys})
+    bad = np.asarray(bad_key) | np.asarray(pd.isna(keys))
+    changes = {}
     for col in spec.change_columns:
         pos = spec.field_keys.index(col.field)
-        frame[col.name] = convert_column(col, [r[pos] for r in rows])[0]
-    frame[CHANGE_TIME] = frame[[c.name for c in spec.change_columns]].max(axis=1)
-    bad = np.asarray(bad_key) | frame[store.key].isna().to_numpy()
-    if bad.any():
-        store.quarantine(keyless_rejects(spec, store.key, rows, frame, bad, key_pos), run_id, partition_key)
+        changes[col.name] = convert_column(col, [r[pos] for r in rows])[0]
+    # The newest change time of the row; NaT only where every change field is (as DataFrame.max).
+    change_time = functools.reduce(np.fmax, changes.values())
+    rejects = keyless_rejects(spec, store.key, rows, change_time, bad, key_pos) if bad.any() else None
+    counts = LandCounts(landed=int((~bad).sum()), quarantined=int(bad.sum()))
     if bad.all():
-        return LandCounts(quarantined=len(rows))
-    frame["payload"], frame["fetched_at"], frame["run_id"], frame["partition_key"] = "", now, run_id, partition_key
-    frame["position"] = np.arange(len(rows))
-    codec, body = encode_page(rows)
+        return PreparedPage(counts, run_id, partition_key, now, rejects)
+    frame = pd.DataFrame({store.key: keys, **changes, CHANGE_TIME: change_time, "payload": "", "fetched_at": now,
+                          "run_id": run_id, "partition_key": partition_key, "position": np.arange(len(rows))})
+    codec, body = page_body(rows, spec.field_keys)
+    return PreparedPage(counts, run_id, partition_key, now, rejects, frame[~bad].copy() if bad.any() else frame,
+                        codec, body, len(rows))
+
+
+def write_page(store, page: PreparedPage) -> None:
+    """Write a prepared page: its keyless rows to the quarantine, then in one transaction the page
+    and its index rows (each key's newest version: guarded by change time)."""
+    if page.rejects is not None:
+        store.quarantine(page.rejects, page.run_id, page.partition_key)
+    if page.index is None:
+        return
+    t = store.tables
     with store.engine.begin() as conn:
-        frame["page_id"] = conn.execute(t.landing_pages.insert().values(
-            run_id=run_id, partition_key=partition_key, fetched_at=now, codec=codec, row_count=len(rows),
-            field_keys=json.dumps(spec.field_keys), body=body)).inserted_primary_key[0]
-        upsert_frame(conn, t.landing, t.kinds, frame[~bad], list(frame.columns), guard=CHANGE_TIME,
+        page.index["page_id"] = conn.execute(t.landing_pages.insert().values(
+            run_id=page.run_id, partition_key=page.partition_key, fetched_at=page.now, codec=page.codec,
+            row_count=page.row_count, field_keys=json.dumps(store.spec.field_keys),
+            body=page.body)).inserted_primary_key[0]
+        upsert_frame(conn, t.landing, t.kinds, page.index, list(page.index.columns), guard=CHANGE_TIME,
                      load_file=store.load_file)
-    return LandCounts(landed=int((~bad).sum()), quarantined=int(bad.sum()))
 
 
-def keyless_rejects(spec, key_column: str, rows, frame: pd.DataFrame, bad: np.ndarray, key_pos: int) -> pd.DataFrame:
+def keyless_rejects(spec, key_column: str, rows, change_time: np.ndarray, bad: np.ndarray,
+                    key_pos: int) -> pd.DataFrame:
     reason = {"check": "raw_key", "field": spec.key_field, "column": key_column,
               "value": None, "message": f"{spec.key_field} missing or not an integer"}
     picked = np.flatnonzero(bad)
     return pd.DataFrame({
         "key": [record_key_text(rows[i][key_pos]) for i in picked],
-        "change_time": frame[CHANGE_TIME].to_numpy()[picked],
+        "change_time": change_time[picked],
         "reasons": [[{**reason, "value": rows[i][key_pos]}] for i in picked],
         "payload": payloads_json(spec, [rows[i] for i in picked]),
     })
