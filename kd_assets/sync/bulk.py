@@ -14,7 +14,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync.identifiers import name_list, quote_mysql, quote_sqlite
-from kd_assets.sync.loadfile import FileLoader, load_file_available
+from kd_assets.sync.loadfile import Encoded, FileLoader, load_file_available
 from kd_assets.sync.sqltext import Kind, param_values, sql_literals, sql_values_rows
 
 MYSQL_DIALECTS = ("mysql", "mariadb")
@@ -28,13 +28,16 @@ def is_mysql(conn_or_engine) -> bool:
 
 
 def upsert_frame(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], frame: pd.DataFrame,
-                 columns: Sequence[str], guard: str | None = None, load_file: bool = False) -> None:
+                 columns: Sequence[str], guard: str | None = None, load_file: bool = False,
+                 encoded: Sequence[Encoded] | None = None) -> None:
     """Insert ``frame[columns]`` into ``table``; on key conflict update (guarded if ``guard``).
 
     ``load_file``: on MySQL/MariaDB, go through ``LOAD DATA LOCAL INFILE`` (loadfile.py: straight
     into key ranges the table does not hold yet, else a temporary table and a guarded ``INSERT …
     SELECT``) when the engine allows it (``loadfile.load_file_available``) and the frame's keys are
-    unique (repeated keys keep the multi-row statement's in-order semantics).
+    unique (repeated keys keep the multi-row statement's in-order semantics). ``encoded``: the
+    frame's batches already encoded for that path (``loadfile.encode_batches`` with these columns
+    and the table's key), so this thread only waits for the server; unused on any other path.
     """
     if frame.empty:
         return
@@ -46,7 +49,8 @@ def upsert_frame(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], f
     if load_file and load_file_available(conn) and not frame.duplicated(subset=keys).any():
         loader = FileLoader(conn, table.name, kinds, columns,
                             mysql_update_clause(columns, keys, guard, qualifier=table.name), key=keys[0])
-    _upsert_mysql(conn, table.name, kinds, frame, list(columns), keys, guard, loader)
+    _upsert_mysql(conn, table.name, kinds, frame, list(columns), keys, guard, loader,
+                  encoded if loader is not None else None)
 
 
 def mysql_update_clause(columns: Sequence[str], keys: Sequence[str], guard: str | None,
@@ -75,7 +79,8 @@ def sqlite_conflict_clause(table: str, columns: Sequence[str], keys: Sequence[st
             + ", ".join(f"{s(c)}=excluded.{s(c)}" for c in updates) + where)
 
 
-def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard, loader: FileLoader | None = None) -> None:
+def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard, loader: FileLoader | None = None,
+                  encoded: Sequence[Encoded] | None = None) -> None:
     head = f"INSERT INTO {quote_mysql(name)} ({name_list(quote_mysql, columns)}) VALUES "
     tail = mysql_update_clause(columns, keys, guard)
 
@@ -89,27 +94,37 @@ def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard, loader: FileLo
         batches = (statement(frame.iloc[start:start + MYSQL_BATCH_ROWS])
                    for start in range(0, len(frame), MYSQL_BATCH_ROWS))
     else:
-        def write(encoded):
-            if not loader.write(cursor, encoded):
-                cursor.execute(statement(encoded.batch))
-        batches = loader.encode_batches(frame)
-    # The server works on one batch while Python encodes the next (the driver waits on the
-    # socket without the GIL): one connection, statements in order, same transaction.
+        def write(enc: Encoded) -> None:
+            if not loader.write(cursor, enc):
+                cursor.execute(statement(enc.batch))
+        batches = loader.encode_batches(frame) if encoded is None else encoded
+    try:
+        if encoded is not None:  # nothing left to encode: the statements in order, here
+            for batch in batches:
+                write(batch)
+        else:
+            _overlapped(write, batches)
+        if loader is not None:
+            loader.close(cursor)
+    finally:
+        cursor.close()
+
+
+def _overlapped(write, batches) -> None:
+    """``write`` each batch in a thread while the next is encoded (the driver waits on the socket
+    without the GIL): one connection, statements in order, same transaction."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="kd-bulk") as writer:
         pending = None
         try:
-            for encoded in batches:
+            for batch in batches:
                 if pending is not None:
                     pending.result()
-                pending = writer.submit(write, encoded)
+                pending = writer.submit(write, batch)
             if pending is not None:
                 pending.result()
-            if loader is not None:
-                loader.close(cursor)
         finally:
             if pending is not None:
                 pending.exception()  # never close the cursor under a running statement
-            cursor.close()
 
 
 def _upsert_sqlite(conn, name, kinds, frame, columns, keys, guard) -> None:

@@ -19,7 +19,8 @@ from functools import partial
 import pandas as pd
 import sqlalchemy as sa
 
-from kd_assets.sync.schemas import ValidationResult, validate
+from kd_assets.sync.schemas import validate
+from kd_assets.sync.store import PreparedClean
 from kd_assets.sync.transform import to_frame
 from kd_assets.sync.writebehind import write_behind
 
@@ -58,18 +59,18 @@ class CleanJob:
     shared: bool = False  # other processes clean other key ranges of the window at the same time
 
 
-def _stage(store, result: ValidationResult, job: CleanJob) -> None:
-    store.write_clean(result.clean, job.run_id, job.partition_key)
-    if result.rejects.empty:
+def _stage(store, clean: PreparedClean, rejects: pd.DataFrame, job: CleanJob) -> None:
+    store.write_prepared_clean(clean)
+    if rejects.empty:
         return
     if not job.shared:
-        store.quarantine(result.rejects, job.run_id, job.partition_key)
+        store.quarantine(rejects, job.run_id, job.partition_key)
         return
     # Quarantine keys are text, so two key ranges interleave in its index; its replace deletes
     # absent keys (InnoDB gap locks) then inserts into those gaps, which deadlocks between two
     # writers. One writer at a time: rejects are few.
     with named_lock(store.engine, f"kd_quarantine_{store.tables.quarantine.name}"[:64]):
-        store.quarantine(result.rejects, job.run_id, job.partition_key)
+        store.quarantine(rejects, job.run_id, job.partition_key)
 
 
 @contextmanager
@@ -85,10 +86,12 @@ def named_lock(engine: sa.Engine, name: str, timeout_s: int = 600) -> Iterator[N
 
 
 def clean_chunk(store, rows: list[list], job: CleanJob, submit: Callable) -> Tally:
-    """Validate one landed chunk and ``submit`` its staging to the write-behind thread."""
+    """Validate one landed chunk, prepare its staging here and ``submit`` the writes to the
+    write-behind thread (which then only waits for the database, without the GIL)."""
     spec = store.spec
     result = validate(spec, to_frame(spec, rows), job.now)
-    submit(partial(_stage, store, result, job))
+    staged = store.prepare_clean(result.clean, job.run_id, job.partition_key)
+    submit(partial(_stage, store, staged, result.rejects, job))
     tally = Tally(rows_in=len(rows), clean=len(result.clean), rejected=len(result.rejects))
     for reject in result.rejects.itertuples(index=False):
         tally.reasons.update(f"{r['field']}:{r['check']}" for r in reject.reasons)

@@ -62,6 +62,12 @@ def load_file_available(conn: sa.Connection, enabled: bool = True) -> bool:
     return ok
 
 
+def known_unavailable(engine: sa.Engine) -> bool:
+    """Whether this engine is already known to take the multi-row INSERT (no use encoding for LOAD DATA)."""
+    with _availability_lock:
+        return _availability.get(engine) is False or engine in _refused
+
+
 def _probe(conn: sa.Connection) -> tuple[bool, str]:
     if conn.dialect.driver != "pymysql":
         return False, f"driver {conn.dialect.driver} is not pymysql"
@@ -95,6 +101,29 @@ class Encoded:
     hi: int | None
 
 
+def int_key(kinds: dict[str, Kind], key: str | None) -> str | None:
+    """The key whose range a batch reports (``Encoded.lo``/``hi``): only an integer key has one."""
+    return key if key is not None and kinds[key][0] == "int" else None
+
+
+def encode_batches(kinds: dict[str, Kind], columns: Sequence[str], key: str | None, frame: pd.DataFrame,
+                   batch_rows: int = LOAD_BATCH_ROWS) -> Iterator[Encoded]:
+    """``frame``'s batches in order, as LOAD DATA bytes (no connection needed: encoding can run
+    ahead of the transaction that loads them). Columns are encoded a window of batches at a time
+    (whole columns cost less per row than batch slices), so memory stays bounded for any frame."""
+    key, columns = int_key(kinds, key), list(columns)
+    window = batch_rows * _WINDOW_BATCHES
+    for start in range(0, len(frame), window):
+        part = frame.iloc[start:start + window]
+        fields = tsv_fields_of(kinds, part, columns)
+        for at in range(0, len(part), batch_rows):
+            batch = part.iloc[at:at + batch_rows]
+            lo = hi = None
+            if key is not None:
+                lo, hi = int(batch[key].min()), int(batch[key].max())
+            yield Encoded(batch, tsv_rows([f[at:at + batch_rows] for f in fields]), lo, hi)
+
+
 class FileLoader:
     """One frame's batches into ``table`` (unique keys) on one connection, in its transaction.
 
@@ -106,7 +135,7 @@ class FileLoader:
                  update_clause: str, key: str | None):
         self.engine, self.dbapi = conn.engine, conn.connection.dbapi_connection
         self.kinds, self.columns, self.update_clause = kinds, list(columns), update_clause
-        self.key = key if key is not None and kinds[key][0] == "int" else None
+        self.key = int_key(kinds, key)
         self.cols = name_list(quote_mysql, columns)
         self.table, self.staging = quote_mysql(table), quote_mysql(f"kd_load_{table}"[:64])
         self.batch_rows = LOAD_BATCH_ROWS
@@ -114,18 +143,7 @@ class FileLoader:
         self.staged = False
 
     def encode_batches(self, frame: pd.DataFrame) -> Iterator[Encoded]:
-        """The frame's batches in order. Columns are encoded a window of batches at a time (whole
-        columns cost less per row than batch slices), so memory stays bounded for any frame."""
-        window = self.batch_rows * _WINDOW_BATCHES
-        for start in range(0, len(frame), window):
-            part = frame.iloc[start:start + window]
-            fields = tsv_fields_of(self.kinds, part, self.columns)
-            for at in range(0, len(part), self.batch_rows):
-                batch = part.iloc[at:at + self.batch_rows]
-                lo = hi = None
-                if self.key is not None:
-                    lo, hi = int(batch[self.key].min()), int(batch[self.key].max())
-                yield Encoded(batch, tsv_rows([f[at:at + self.batch_rows] for f in fields]), lo, hi)
+        return encode_batches(self.kinds, self.columns, self.key, frame, self.batch_rows)
 
     def write(self, cursor, enc: Encoded) -> bool:
         """Load one batch; False when it must take the multi-row INSERT (no temporary tables)."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from typing import Iterator, Mapping, Sequence
 
 import pandas as pd
@@ -24,6 +25,7 @@ from kd_assets.sync.ddl import build_tables, ensure_tables
 from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # noqa: F401 (re-exported)
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.landing import LandCounts  # noqa: F401 (re-exported)
+from kd_assets.sync.loadfile import Encoded, encode_batches, known_unavailable
 from kd_assets.sync.lines import retire_missing_in_range, retire_replaced_lines
 from kd_assets.sync.rangepublish import publish_by_range, publish_keys
 from kd_assets.sync.quarantine import migrate_quarantine, write_rejects
@@ -36,6 +38,14 @@ from kd_assets.sync.reconcile_support import (  # noqa: F401 (utc_now re-exporte
 from kd_assets.sync.upsert import UpsertCounts, plan_upsert, publish_range, sparse_window_keys, update_forced
 
 SPARSE_WINDOW_KEYS = 100_000  # a window this small publishes by its keys, not by key range (upsert.py)
+
+
+@dataclass(frozen=True)
+class PreparedClean:
+    """Validated rows as they will be staged, and their LOAD DATA batches (None: not that path)."""
+
+    frame: pd.DataFrame
+    encoded: list[Encoded] | None
 
 
 class TargetStore(ReconcileSupport, SyncLog):
@@ -119,14 +129,29 @@ class TargetStore(ReconcileSupport, SyncLog):
 
     def write_clean(self, frame: pd.DataFrame, run_id: str, partition_key: str | None) -> int:
         """Stage validated rows (guarded by change time); rows that now pass leave quarantine."""
-        if frame.empty:
-            return 0
+        return self.write_prepared_clean(self.prepare_clean(frame, run_id, partition_key))
+
+    def prepare_clean(self, frame: pd.DataFrame, run_id: str, partition_key: str | None) -> PreparedClean:
+        """``write_clean``'s Python half (the staged columns, signatures, LOAD DATA bytes), so it
+        can run while the database writes the previous chunk."""
         out = self._spec_frame(frame)
+        if out.empty:
+            return PreparedClean(out, None)
         out["row_hash"] = row_signature(self.spec, out)
         out["run_id"], out["partition_key"], out["cleaned_at"] = run_id, partition_key, utc_now()
+        encoded = None
+        if self.load_file and is_mysql(self.engine) and not known_unavailable(self.engine):
+            encoded = list(encode_batches(self.tables.kinds, list(out.columns), self.key, out))
+        return PreparedClean(out, encoded)
+
+    def write_prepared_clean(self, prepared: PreparedClean) -> int:
+        """``write_clean``'s database half: one transaction."""
+        out = prepared.frame
+        if out.empty:
+            return 0
         with self.engine.begin() as conn:
             upsert_frame(conn, self.tables.clean, self.tables.kinds, out, list(out.columns), guard=CHANGE_TIME,
-                         load_file=self.load_file)
+                         load_file=self.load_file, encoded=prepared.encoded)
             self._resolve_quarantine(conn, out)
         return len(out)
 
