@@ -22,10 +22,10 @@ from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
 from kd_assets.sync import SyncSpec, source_now
 from kd_assets.sync.cleaning import CleanJob, Tally
-from kd_assets.sync.landbehind import landing_behind
-from kd_assets.sync.landing import LandCounts
+from kd_assets.sync.landing import LandCounts, land_behind
 from kd_assets.sync.parclean import clean_window
 from kd_assets.sync.prefetch import prefetched
+from kd_assets.sync.writebehind import write_behind
 
 # A failed step is retried later only for faults that may pass (the client already retried
 # each call with backoff); auth, unknown fields and malformed responses fail at once.
@@ -84,15 +84,15 @@ def build_raw_asset(form: FormSettings) -> dg.AssetsDefinition:
 def land_pages(store, pages: Iterator[list[list]], run, progress: Progress) -> None:
     """Land fetched pages as they come, counted in ``run`` once written; then prune the pages whose
     rows all landed again. The next page's HTTP (prefetched) and writing the previous page
-    (landing_behind) overlap preparing this one."""
+    (land_behind) overlap preparing this one."""
 
     def written(rows: int, landed: LandCounts) -> None:
         run.add(rows_in=rows, landed=landed.landed, rejected=landed.quarantined)
         progress.add(rows)
 
-    with prefetched(pages) as ahead, landing_behind(store, run.run_id, run.partition, written) as lander:
+    with prefetched(pages) as ahead, write_behind(depth=0, name="kd-land") as submit:
         for page in ahead:
-            lander.land(page)
+            land_behind(store, page, run.run_id, run.partition, submit, written)
     run.add(pages_pruned=store.prune_landed_pages())
 
 

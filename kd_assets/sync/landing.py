@@ -10,7 +10,7 @@ JSON once instead of one object per row. Rows landed before pages existed keep t
 A page is the response body as the server sent it when the rows still are that body
 (``page_body``: no row is encoded again), else the rows JSON-encoded. Landing a page is Python
 work (``prepare_page``) then database work (``write_page``); the raw step overlaps the two
-across pages (landbehind.py).
+across pages (``land_behind``).
 
 A page that no index row points to any more (its keys were landed again, or forgotten) is
 deleted by :func:`prune_pages`. An index row only ever points to a page written in the same
@@ -28,16 +28,18 @@ import operator
 import zlib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from kd_assets.kingdee.responses import QueryPage
 from kd_assets.sync.bulk import is_mysql, upsert_frame
 from kd_assets.sync.ddl import landing_change_field_indexes
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.lines import row_keys
+from kd_assets.sync.reconcile_support import utc_now
 from kd_assets.sync.transform import CHANGE_TIME, convert_column, payloads_json, record_key_text
 
 try:  # lz4 compresses a page ~6x faster than zlib at level 1 (2.3 vs 14 ms for 2,000 rows)
@@ -71,12 +73,13 @@ def encode_page(rows: Sequence[Sequence], codec: str | None = None) -> tuple[str
 
 def page_body(rows: Sequence[Sequence], field_keys: Sequence[str], codec: str | None = None) -> tuple[str, bytes]:
     """The stored page: the response body as the server sent it (codec ``<codec>+sent``) when
-    ``rows`` still are exactly that body in ``field_keys`` order (a ``QueryPage``), else ``encode_page``.
+    ``rows`` are a ``QueryPage`` that still is exactly that body in ``field_keys`` order (its
+    ``sent_body``), else ``encode_page``; rows of any other type are always encoded.
 
     Keeping the body saves encoding every row again; read back it gives the very values the
     encoded rows would (``decode_page``)."""
-    sent = getattr(rows, "body", None)
-    if sent is None or tuple(getattr(rows, "field_keys", ())) != tuple(field_keys):
+    sent = rows.sent_body(field_keys) if isinstance(rows, QueryPage) else None
+    if sent is None:
         return encode_page(rows, codec)
     codec = codec or PAGE_CODEC
     return codec + _SENT, _COMPRESS[codec](sent)
@@ -122,10 +125,19 @@ def land_rows(store, rows: Sequence[Sequence], run_id: str, partition_key: str |
     return page.counts
 
 
+def land_behind(store, rows: Sequence[Sequence], run_id: str, partition_key: str | None, submit,
+                on_written: Callable[[int, LandCounts], None]) -> None:
+    """``land_rows`` with the write handed to ``submit`` (writebehind.py, ``depth=0``): the page is
+    prepared now and written while the caller prepares the next; ``on_written(len(rows), counts)``
+    runs in the caller's thread once the page is written."""
+    page = prepare_page(store, rows, run_id, partition_key, utc_now())
+    submit(functools.partial(write_page, store, page), functools.partial(on_written, len(rows), page.counts))
+
+
 def prepare_page(store, rows: Sequence[Sequence], run_id: str, partition_key: str | None,
                  now: dt.datetime) -> PreparedPage:
     """The Python half of ``land_rows`` (keys, change times, index rows, page body); reads and
-    writes nothing, so it can run while the previous page is written (landbehind.py)."""
+    writes nothing, so it can run while the previous page is written (``land_behind``)."""
     if not rows:
         return PreparedPage(LandCounts(), run_id, partition_key, now)
     spec = store.spec

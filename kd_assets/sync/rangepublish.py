@@ -1,15 +1,16 @@
-"""Publishing a large window (an initial load) by key range, on two connections at once.
+"""Publishing a large or dense window (an initial load) by key range, on two connections at once.
 
-``TargetStore.publish_clean``'s path for a window too large to publish by its keys. On
-MySQL/MariaDB the clean table's key span [min, max] is cut into contiguous slices of about
-``SPAN_CHUNKS`` chunks each (by key value: two index look-ups, no pass over the rows to page
-them), and two workers publish slices concurrently (threads: the work is the server's, PyMySQL
-waits on its socket without the GIL), so both cores work. A slice the target holds no row of is
-copied by plain ``INSERT … SELECT`` (``copy_into_empty_range``), at most one span of rows per
-transaction, in key order, so a slice holding more keys than expected is still copied in bounded
-transactions. Any other slice goes chunk by chunk (the window's keys in it, paged) through
-``publish_range``: guarded, or copied where a chunk's own range is empty. SQLite keeps one
-connection and pages the window's keys.
+``TargetStore.publish_clean``'s path for a window too large to publish by its keys, or whose keys
+fill enough of their span that reading the span in key order beats looking each up. On
+MySQL/MariaDB the window's key span [min, max] (the clean table's when a large window's is not
+known) is cut into contiguous slices of about ``SPAN_CHUNKS`` chunks each (by key value: no pass
+over the rows to page them), and two workers publish slices concurrently (threads: the work is the
+server's, PyMySQL waits on its socket without the GIL), so both cores work. A slice the target
+holds no row of is copied by plain ``INSERT … SELECT`` (``copy_into_empty_range``), at most one
+span of rows per transaction, in key order, so a slice holding more keys than expected is still
+copied in bounded transactions. Any other slice goes chunk by chunk (the window's keys in it,
+paged) through ``publish_range``: guarded, or copied where a chunk's own range is empty. SQLite
+keeps one connection and pages the window's keys.
 
 Locking (InnoDB, REPEATABLE READ), why two workers cannot deadlock each other and what remains:
 - a plain copy into an empty range takes insert-intention locks in the target and record locks
@@ -55,15 +56,17 @@ log = logging.getLogger(__name__)
 
 
 def publish_by_range(store, window_start: dt.datetime | None, window_end: dt.datetime, run_id: str,
-                     chunk_size: int, on_chunk: Callable[[int], None] | None = None) -> UpsertCounts:
-    """Publish the window's clean rows; ``on_chunk(rows)`` after each slice (chunk on SQLite), in key order."""
+                     chunk_size: int, on_chunk: Callable[[int], None] | None = None,
+                     span: tuple[int, int] | None = None) -> UpsertCounts:
+    """Publish the window's clean rows; ``on_chunk(rows)`` after each slice (chunk on SQLite), in key order.
+    ``span``: the window's first and last key when known (a dense window), else the clean table's."""
     workers = _Workers(store, window_start, window_end, run_id, chunk_size)
     if not is_mysql(store.engine):  # SQLite: one writer at a time anyway
-        for lo, hi, rows in workers.chunks(None, None):
+        for lo, hi, rows in workers.chunks(*(span or (None, None))):
             workers.add(workers.publish_chunk(lo, hi), on_chunk, rows)
         return workers.total
     with ThreadPoolExecutor(WORKERS, thread_name_prefix="kd-publish") as pool:
-        in_key_order(pool, workers.publish_slice, key_slices(store, chunk_size * SPAN_CHUNKS),
+        in_key_order(pool, workers.publish_slice, key_slices(store, chunk_size * SPAN_CHUNKS, span),
                      lambda counts: workers.add(counts, on_chunk))
     return workers.total
 
@@ -111,17 +114,18 @@ def in_key_order(pool: ThreadPoolExecutor, work: Callable, items, on_result: Cal
             future.cancel()
 
 
-def key_slices(store, rows_per_slice: int) -> list[tuple[int, int]]:
-    """Contiguous ranges covering the clean table's keys, about ``rows_per_slice`` keys each if
-    the keys are dense, at most ``MAX_SLICES`` of them."""
+def key_slices(store, rows_per_slice: int, span: tuple[int, int] | None = None) -> list[tuple[int, int]]:
+    """Contiguous ranges covering ``span`` (default: the clean table's keys), about
+    ``rows_per_slice`` keys each if the keys are dense, at most ``MAX_SLICES`` of them."""
     key = store.tables.clean.c[store.key]
-    with store.engine.connect() as conn:
-        lo, hi = conn.execute(sa.select(sa.func.min(key), sa.func.max(key))).one()
-    if lo is None:
+    if span is None:
+        with store.engine.connect() as conn:
+            span = conn.execute(sa.select(sa.func.min(key), sa.func.max(key))).one()
+    if span[0] is None:
         return []
-    span = int(hi) - int(lo) + 1
-    width = math.ceil(span / min(MAX_SLICES, math.ceil(span / rows_per_slice)))
-    return [(a, min(a + width - 1, int(hi))) for a in range(int(lo), int(hi) + 1, width)]
+    lo, hi = int(span[0]), int(span[1])
+    width = math.ceil((hi - lo + 1) / min(MAX_SLICES, math.ceil((hi - lo + 1) / rows_per_slice)))
+    return [(a, min(a + width - 1, hi)) for a in range(lo, hi + 1, width)]
 
 
 class _Workers:

@@ -107,7 +107,7 @@ def decimal_text(s: pd.Series, scale: int) -> np.ndarray:
 
 def _fixed_point(texts: list[str], scale: int) -> bool:
     """Whether every text is [-]digits with exactly ``scale`` digits after one point (none at 0)."""
-    joined = _SEPARATOR.join(texts)
+    joined = SEPARATOR.join(texts)
     if not joined.isascii():
         return False
     chars = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
@@ -136,7 +136,7 @@ def sql_literals(values, kind: Kind) -> np.ndarray:
         dt = datetime_text(s.to_numpy(dtype="datetime64[ns]"))
         return np.array([NULL if v is None else "'" + v + "'" for v in dt], dtype=object)
     else:
-        return _quoted_text(s.astype(object).tolist())
+        return _quoted_text(s.to_numpy(dtype=object))
     text[missing] = NULL
     return text
 
@@ -154,28 +154,60 @@ def sql_values_rows(columns: Sequence[np.ndarray]) -> list[str]:
     return ["(" + ",".join(row) + ")" for row in zip(*columns)]
 
 
-# What the driver's escape_string does, applied to a whole column at once: C-speed replaces on
-# one joined string instead of a translate call per value. Backslash escapes: ensure_tables
-# refuses a server running with NO_BACKSLASH_ESCAPES.
-_ESCAPES = (("\\", "\\\\"), ("\0", "\\0"), ("\n", "\\n"), ("\r", "\\r"), ("\x1a", "\\Z"),
-            ("'", "\\'"), ('"', '\\"'))
-_SEPARATOR, _NULL_SENTINEL = "\x01", "\x02"
+# Escaping a text column through one joined string: C-speed replaces (one per escape) instead of
+# a call per value. Two control characters mark where values end and which are NULL; a column
+# holding either of them is escaped value by value instead.
+SEPARATOR, NULL_SENTINEL = "\x01", "\x02"
+_NULL_TYPES = {type(None), type(pd.NA)}
 
 
-def _quoted_text(values: list) -> np.ndarray:
-    texts = [None if v is None or v is pd.NA else v if type(v) is str else str(v) for v in values]
-    nulls = texts.count(None)
-    values = [_NULL_SENTINEL if v is None else v for v in texts] if nulls else texts
-    joined = _SEPARATOR.join(values)
-    if joined.count(_SEPARATOR) != max(len(values) - 1, 0) or joined.count(_NULL_SENTINEL) != nulls:
-        # A value contains a control character we use as a marker: escape value by value.
-        return np.array([NULL if v is None else "'" + escape_string(v) + "'" for v in texts], dtype=object)
-    for old, new in _ESCAPES:
+def escaped_join(values: np.ndarray, escapes: Sequence[tuple[str, str]]) -> tuple[str, int] | None:
+    """The values' text (str values as they are, anything else as ``str(v)``) escaped by
+    ``escapes`` and joined by SEPARATOR, NULLs (None, pd.NA) as NULL_SENTINEL; and how many NULLs.
+    None when a value holds a marker character: then escape ``value_texts`` one by one."""
+    texts, nulls = _marked_texts(values)
+    joined = SEPARATOR.join(texts)
+    if joined.count(SEPARATOR) != max(len(texts) - 1, 0) or joined.count(NULL_SENTINEL) != nulls:
+        return None
+    for old, new in escapes:
         if old in joined:
             joined = joined.replace(old, new)
-    quoted = ("'" + joined.replace(_SEPARATOR, "'" + _SEPARATOR + "'") + "'").replace(
-        "'" + _NULL_SENTINEL + "'", NULL)
-    return np.array(quoted.split(_SEPARATOR) if values else [], dtype=object)
+    return joined, nulls
+
+
+def _marked_texts(values: np.ndarray) -> tuple[list[str], int]:
+    """The values as str with NULLs (None, pd.NA) as the sentinel, and how many NULLs."""
+    if lib.is_string_array(values, skipna=False):
+        return values.tolist(), 0
+    missing = pd.isna(values)
+    if _NULL_TYPES.issuperset(map(type, values[missing].tolist())):  # not NaN or NaT: text "nan"/"NaT"
+        marked = values.copy()
+        marked[missing] = NULL_SENTINEL
+        if lib.is_string_array(marked, skipna=False):
+            return marked.tolist(), int(np.count_nonzero(missing))
+    texts = value_texts(values)
+    nulls = texts.count(None)
+    return ([NULL_SENTINEL if v is None else v for v in texts] if nulls else texts), nulls
+
+
+def value_texts(values: np.ndarray) -> list[str | None]:
+    """Each value's text, one by one: str as it is, None for NULL (None, pd.NA), else ``str(v)``."""
+    return [None if v is None or v is pd.NA else v if type(v) is str else str(v) for v in values.tolist()]
+
+
+# What the driver's escape_string does, applied to a whole column at once (``escaped_join``).
+# Backslash escapes: ensure_tables refuses a server running with NO_BACKSLASH_ESCAPES.
+_ESCAPES = (("\\", "\\\\"), ("\0", "\\0"), ("\n", "\\n"), ("\r", "\\r"), ("\x1a", "\\Z"),
+            ("'", "\\'"), ('"', '\\"'))
+
+
+def _quoted_text(values: np.ndarray) -> np.ndarray:
+    escaped = escaped_join(values, _ESCAPES)
+    if escaped is None:
+        return np.array([NULL if v is None else "'" + escape_string(v) + "'" for v in value_texts(values)], dtype=object)
+    quoted = ("'" + escaped[0].replace(SEPARATOR, "'" + SEPARATOR + "'") + "'").replace(
+        "'" + NULL_SENTINEL + "'", NULL)
+    return np.array(quoted.split(SEPARATOR) if len(values) else [], dtype=object)
 
 
 def param_values(values, kind: Kind) -> list:
@@ -237,7 +269,7 @@ def _decimal_hash(values: np.ndarray, scale: int) -> np.ndarray | None:
         return None
     codes, distinct = pd.factorize(np.array(list(map(str, present)), dtype=object))
     texts = distinct.tolist()
-    if not _fixed_point(texts, scale) or _NEGATIVE_ZERO.search(_SEPARATOR + _SEPARATOR.join(texts)):
+    if not _fixed_point(texts, scale) or _NEGATIVE_ZERO.search(SEPARATOR + SEPARATOR.join(texts)):
         return None
     hashed = pd.util.hash_array(np.asarray(distinct, dtype=object), hash_key=_HASH_KEY, categorize=False)
     out = np.full(len(values), np.iinfo(np.uint64).max, dtype=np.uint64)

@@ -37,7 +37,14 @@ from kd_assets.sync.reconcile_support import (  # noqa: F401 (utc_now re-exporte
     DEFAULT_CHUNK_SIZE, IN_BATCH, ReconcileSupport, batches, int_list, utc_now)
 from kd_assets.sync.upsert import UpsertCounts, plan_upsert, publish_range, sparse_window_keys, update_forced
 
-SPARSE_WINDOW_KEYS = 100_000  # a window this small publishes by its keys, not by key range (upsert.py)
+SPARSE_WINDOW_KEYS = 100_000  # a window this small publishes by its keys, not by key range (upsert.py)…
+DENSE_WINDOW = 0.2  # …unless its keys are at least this share of its key span (bench/bench_density.py)
+
+
+def is_dense(keys: Sequence[int]) -> bool:
+    """Whether sorted ``keys`` are at least ``DENSE_WINDOW`` of their span: then reading the span in
+    key order (the range path) is cheaper than looking each key up (the keyed path)."""
+    return bool(keys) and len(keys) >= DENSE_WINDOW * (keys[-1] - keys[0] + 1)
 
 
 @dataclass(frozen=True)
@@ -260,13 +267,16 @@ class TargetStore(ReconcileSupport, SyncLog):
 
         Same rules and counts as ``upsert_target`` over ``iter_clean`` chunks, but no row
         travels through Python: the fast path for large windows (an initial load).
+        A window of at most ``SPARSE_WINDOW_KEYS`` keys spread thinner than ``DENSE_WINDOW`` over
+        their span (a day's edits) is published by its keys; any other by key range, over its span.
         ``on_chunk(rows)`` is called after each chunk (progress logging).
         """
         t, total = self.tables.clean, UpsertCounts()
         with self.engine.connect() as conn:
             sparse = sparse_window_keys(conn, self, window_start, window_end, SPARSE_WINDOW_KEYS)
-        if sparse is None and not self.spec.bill:  # two connections, empty slices copied (rangepublish.py)
-            return publish_by_range(self, window_start, window_end, run_id, chunk_size, on_chunk)
+        if not self.spec.bill and (sparse is None or is_dense(sparse)):  # two connections (rangepublish.py)
+            span = None if sparse is None else (sparse[0], sparse[-1])
+            return publish_by_range(self, window_start, window_end, run_id, chunk_size, on_chunk, span)
         if not self.spec.bill and is_mysql(self.engine):  # a few connections reading at once
             return publish_keys(self, sparse, window_start, window_end, run_id, on_chunk)
         chunks = ([[(k,) for k in sparse[i:i + chunk_size]] for i in range(0, len(sparse), chunk_size)]

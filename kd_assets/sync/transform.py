@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Sequence
 
 import numpy as np
@@ -37,8 +38,11 @@ _DIGITS_AS_ZERO = str.maketrans("123456789", "000000000")
 DATETIME_MIN = np.datetime64("1753-01-01T00:00:00")
 DATETIME_MAX = np.datetime64("2262-04-11T00:00:00")  # exclusive
 _BOOL_WORDS = {"true": True, "1": True, "y": True, "false": False, "0": False, "n": False}
-_INT_RANGE = {"int": 2**31, "bigint": 2**63}
-_EXACT_IN_FLOAT = 2**53  # integers from here on are not all exact in float64
+_INT_RANGE = {"int": 2**31, "bigint": 2**63}  # the SQL type holds [-range, range)
+# Text pandas.to_numeric reads as a number (ASCII digits, an optional point and exponent); the
+# integers among them are ints. Python's int() alone would also take "1_000" and other scripts' digits.
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_INTEGER_TEXT_BOUND = 2**64  # beyond every column's range
 
 
 def to_frame(spec: SyncSpec, rows: Sequence[Sequence]) -> pd.DataFrame:
@@ -106,14 +110,12 @@ def convert_column(col: ColumnSpec, values: Sequence) -> tuple[pd.Series | np.nd
     """Return (typed values, mask of unconvertible non-blank values, what went wrong)."""
     if col.conversion == "int" and (fast := _int_fast_path(col, values)) is not None:
         return fast
-    if col.conversion == "int" and (mostly := _mostly_ints(col, values)) is not None:
-        return mostly
+    if col.conversion == "int":
+        return _to_int(col, *_ints_and_text(values))
     text = np.array(_clean_text(values), dtype=object)
     if col.conversion in ("text", "code"):
         return text, np.zeros(len(text), dtype=bool), ""
     blank = np.equal(text, None)
-    if col.conversion == "int":
-        return _to_int(col, text, blank)
     if col.conversion == "decimal":
         return _to_decimal(col, text, blank)
     if col.conversion == "amount_text":  # lenient: what cannot be read is NULL, never a reject
@@ -135,45 +137,47 @@ def _int_fast_path(col: ColumnSpec, values: Sequence):
         arr = np.array(values, dtype=np.int64)
     except OverflowError:
         return None
-    bad = np.abs(arr) >= _INT_RANGE[col.sql_type]
+    limit = _INT_RANGE[col.sql_type]
+    bad = (arr < -limit) | (arr >= limit)  # not abs(): it overflows at -2**63
     if bad.any():
         return None
     return pd.array(arr, dtype="Int64"), bad, ""
 
 
-def _to_int(col: ColumnSpec, text: np.ndarray, blank: np.ndarray):
-    return _checked_ints(col, pd.to_numeric(pd.Series(text), errors="coerce"), blank)
-
-
-def _checked_ints(col: ColumnSpec, num: pd.Series, blank: np.ndarray):
-    bad = ((num.isna() & ~blank) | (num.notna() & (num % 1 != 0))
-           | (num.abs() >= _INT_RANGE[col.sql_type])).to_numpy()
-    return num.mask(bad).astype("Int64"), bad, f"is not an integer within {col.sql_type}"
-
-
-def _mostly_ints(col: ColumnSpec, values: Sequence):
-    """JSON ints converted in C and only the other values (blanks, text, a stray "12abc") as text,
-    as ``_to_int`` converts them. None (use ``_to_int``) when a number reaches 2**53: ``_to_int``
-    computes in float64 when any value is blank or bad, and that rounds such numbers."""
+def _ints_and_text(values: Sequence) -> tuple[list, np.ndarray]:
+    """JSON ints as they are, every other value as cleaned text; and where the values are blank."""
     others = [pos for pos, v in enumerate(values) if type(v) is not int]
-    ints = list(values)
-    for pos in others:
-        ints[pos] = 0
+    mixed = list(values)
+    for pos, text in zip(others, _clean_text([values[pos] for pos in others])):
+        mixed[pos] = text
+    blank = np.zeros(len(mixed), dtype=bool)
+    blank[others] = np.equal(np.array([mixed[pos] for pos in others], dtype=object), None)
+    return mixed, blank
+
+
+def _to_int(col: ColumnSpec, values: Sequence, blank: np.ndarray):
+    """Python ints and integer text ("42", "4.0", "1e3", as pandas reads numbers) as exact Int64,
+    blanks NA; anything else, or out of the column's range, is bad. ``values``: ints or cleaned text.
+    Exact at any size: no float64 on the way, which would round integers from 2**53 on."""
+    limit = _INT_RANGE[col.sql_type]
+    exact = [v if type(v) is int else _integer_text(v) for v in values]
+    fits = np.array([v is not None and -limit <= v < limit for v in exact], dtype=bool)
+    numbers = np.array([v if ok else 0 for v, ok in zip(exact, fits)], dtype=np.int64)
+    return pd.arrays.IntegerArray(numbers, ~fits), ~fits & ~blank, f"is not an integer within {col.sql_type}"
+
+
+def _integer_text(text: str | None) -> int | None:
+    """The integer a number's text holds exactly, or None (blank, not a number, a fraction)."""
+    if text is None or not _NUMBER_TEXT.fullmatch(text):
+        return None
     try:
-        numbers = np.array(ints, dtype=np.int64)
-    except OverflowError:
+        return int(text)
+    except ValueError:  # a point or an exponent
+        number = Decimal(text)
+    # Bounded before int(): "1e999999999" is an integer, and a huge one to build.
+    if abs(number) >= _INTEGER_TEXT_BOUND or number != number.to_integral_value():
         return None
-    text = np.array(_clean_text([values[pos] for pos in others]), dtype=object)
-    parsed = pd.to_numeric(pd.Series(text, dtype=object), errors="coerce")
-    if ((numbers >= _EXACT_IN_FLOAT) | (numbers <= -_EXACT_IN_FLOAT)).any() or (parsed.abs() >= _EXACT_IN_FLOAT).any():
-        return None
-    typed, other_bad, problem = _checked_ints(col, parsed, np.equal(text, None))
-    bad = np.abs(numbers) >= _INT_RANGE[col.sql_type]
-    bad[others] = other_bad
-    numbers[others] = typed.fillna(0).to_numpy(dtype=np.int64)
-    missing = bad.copy()
-    missing[others] = typed.isna().to_numpy()
-    return pd.arrays.IntegerArray(numbers, missing), bad, problem
+    return int(number)
 
 
 def _to_decimal(col: ColumnSpec, text: np.ndarray, blank: np.ndarray):

@@ -2,8 +2,8 @@
 
 Each column becomes a list of UTF-8 ``bytes`` fields, escaped as LOAD DATA's default
 ``ESCAPED BY '\\'`` reads them (backslash, tab, newline, CR, NUL), ``\\N`` for NULL. Text goes
-through one joined string (C-speed replaces, one encode, one split), datetimes through integer
-arithmetic (``sqltext.datetime_bytes``); the only per-row Python left is ``b"\\t".join``.
+through one joined string (``sqltext.escaped_join``, one encode, one split), datetimes through
+integer arithmetic (``sqltext.datetime_bytes``); the only per-row Python left is ``b"\\t".join``.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from pandas._libs import lib
 
-from kd_assets.sync.sqltext import Kind, datetime_bytes, decimal_text, filled
+from kd_assets.sync.sqltext import (NULL_SENTINEL, SEPARATOR, Kind, datetime_bytes, decimal_text, escaped_join,
+                                    filled, value_texts)
 
 _NULL = b"\\N"
 # LOAD DATA's default escapes (FIELDS ESCAPED BY '\\'): backslash first, then the separators.
 _ESCAPES = (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r"), ("\0", "\\0"))
-_SEPARATOR, _NULL_SENTINEL = "\x01", "\x02"
 
 
 def tsv_bytes(kinds: dict[str, Kind], frame: pd.DataFrame, columns: Sequence[str]) -> bytes:
@@ -76,41 +75,18 @@ def _escaped_fields(values: np.ndarray) -> list[bytes]:
     """Text fields: str values as they are, None/pd.NA as NULL, anything else as ``str(v)``."""
     if not len(values):
         return []
-    texts, nulls = _marked_texts(values)
-    joined = _SEPARATOR.join(texts)
-    if joined.count(_SEPARATOR) != len(texts) - 1 or joined.count(_NULL_SENTINEL) != nulls:
-        # A value contains one of our marker characters: escape value by value.
-        return [_NULL if v is None or v is pd.NA else _escape_one(v if type(v) is str else str(v)).encode("utf-8")
-                for v in values.tolist()]
-    for old, new in _ESCAPES:
-        if old in joined:
-            joined = joined.replace(old, new)
-    if nulls:  # a lone sentinel is a NULL and nothing else (counted above)
-        joined = joined.replace(_NULL_SENTINEL, "\\N")
+    escaped = escaped_join(values, _ESCAPES)
+    if escaped is None:
+        return [_NULL if v is None else _escape_one(v).encode("utf-8") for v in value_texts(values)]
+    joined, nulls = escaped
+    if nulls:  # a lone sentinel is a NULL and nothing else (escaped_join counted them)
+        joined = joined.replace(NULL_SENTINEL, "\\N")
     return joined.encode("utf-8").split(b"\x01")
-
-
-_NULL_TYPES = {type(None), type(pd.NA)}
-
-
-def _marked_texts(values: np.ndarray) -> tuple[list[str], int]:
-    """The values as str with NULLs (None, pd.NA) as the sentinel, and how many NULLs."""
-    if lib.is_string_array(values, skipna=False):
-        return values.tolist(), 0
-    missing = pd.isna(values)
-    if _NULL_TYPES.issuperset(map(type, values[missing].tolist())):  # not NaN or NaT: text "nan"/"NaT"
-        marked = values.copy()
-        marked[missing] = _NULL_SENTINEL
-        if lib.is_string_array(marked, skipna=False):
-            return marked.tolist(), int(np.count_nonzero(missing))
-    texts = [None if v is None or v is pd.NA else v if type(v) is str else str(v) for v in values.tolist()]
-    nulls = texts.count(None)
-    return ([_NULL_SENTINEL if v is None else v for v in texts] if nulls else texts), nulls
 
 
 def _joined_fields(texts: list[str]) -> list[bytes]:
     """Texts that need no escaping (digits, signs, points) as UTF-8 bytes, in three C calls."""
-    return _SEPARATOR.join(texts).encode("utf-8").split(b"\x01") if texts else []
+    return SEPARATOR.join(texts).encode("utf-8").split(b"\x01") if texts else []
 
 
 def _escape_one(v: str) -> str:

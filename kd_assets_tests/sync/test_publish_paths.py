@@ -5,6 +5,7 @@ concurrent writer."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pandas as pd
 import sqlalchemy as sa
@@ -113,10 +114,18 @@ def test_a_sparse_chunk_is_published_in_batches_of_keys_with_the_counts_of_one(s
     stage(store, *[kd_row(i, modified_at="2024-05-06T10:00:00", approved_at=None) for i in range(1, 12)])
     store.publish_clean(*ALL_HISTORY, "run-0")
     stage(store, *[kd_row(i, phone=f"edited {i}", modified_at="2024-05-07T10:00:00", approved_at=None)
-                   for i in (2, 4, 6)], kd_row(20), kd_row(21))
+                   for i in (2, 4, 6)], kd_row(200), kd_row(201))  # 5 keys over 200: sparse
     monkeypatch.setattr(upsert, "KEYED_BATCH", 2)
     assert store.publish_clean(*DAY, "run-1") == UpsertCounts(inserted=2, updated=3)
     assert store.publish_clean(*DAY, "run-2") == UpsertCounts(unchanged=5)
     target = store.read_target().set_index("data_id")
     assert [target.loc[i, "phone"] for i in (2, 4, 6)] == ["edited 2", "edited 4", "edited 6"]
     assert store.clean_target_diff(*DAY)[0] == 0
+
+
+def test_a_window_is_dense_when_its_keys_fill_a_share_of_their_span():
+    """Dense windows take the range path (bench/bench_density.py); a day's 1% of edits stays keyed."""
+    n = math.ceil(store_module.DENSE_WINDOW * 1000)  # keys needed over a span of 1,000
+    assert store_module.is_dense([0, *range(1, n - 1), 999]) and not store_module.is_dense([0, *range(1, n - 2), 999])
+    assert store_module.is_dense([7]) and store_module.is_dense(list(range(100_000, 200_000)))
+    assert not store_module.is_dense(list(range(3, 1_000_000, 100))) and not store_module.is_dense([])

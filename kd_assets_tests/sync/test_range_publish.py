@@ -149,6 +149,7 @@ def test_a_real_deadlock_with_a_concurrent_run_is_retried_and_its_newer_rows_kep
 
 DAY = (dt.datetime(2024, 5, 7), dt.datetime(2024, 5, 8))
 EARLIER = {"modified_at": "2024-05-06T10:00:00", "approved_at": None}
+SPARSE, DENSE = 100, 1  # the day's 23 keys over a span of 3,901 (keyed path) or of 39 (range path)
 
 
 @pytest.fixture
@@ -156,26 +157,32 @@ def small_batches(monkeypatch):
     monkeypatch.setattr(rangepublish, "KEYED_PARALLEL_BATCH", 2)  # many batches on three connections
 
 
-def stage_a_day(store):
+def stage_a_day(store, spread: int = SPARSE):
     """Even keys published a day earlier; the day edits some, adds the odd keys between them (new
-    keys sharing gaps with their neighbours' batches), and one edit is older than the target's."""
-    store.write_clean(clean_frame(*[row(k, **EARLIER) for k in range(2, 41, 2)]), "run-clean", "2024-05-06")
+    keys sharing gaps with their neighbours' batches), and one edit is older than the target's.
+    Every key times ``spread``."""
+    store.write_clean(clean_frame(*[row(k * spread, **EARLIER) for k in range(2, 41, 2)]), "run-clean", "2024-05-06")
     store.publish_clean(*ALL_HISTORY, "run-0")
-    store.upsert_target(clean_frame(row(12, phone="newer", modified_at="2024-05-07T12:00:00", approved_at=None)),
-                        "run-newer")
-    store.write_clean(clean_frame(*[row(k, phone=f"day {k}", modified_at="2024-05-07T10:00:00", approved_at=None)
-                                    for k in [*range(1, 40, 2), 4, 8, 12]]), "run-clean", "2024-05-07")
+    store.upsert_target(clean_frame(row(12 * spread, phone="newer", modified_at="2024-05-07T12:00:00",
+                                        approved_at=None)), "run-newer")
+    store.write_clean(clean_frame(*[row(k * spread, phone=f"day {k}", modified_at="2024-05-07T10:00:00",
+                                        approved_at=None) for k in [*range(1, 40, 2), 4, 8, 12]]),
+                      "run-clean", "2024-05-07")
 
 
-def test_a_sparse_window_is_published_by_key_batches_on_three_connections(mysql_store, small_batches):
-    stage_a_day(mysql_store)
-    progress: list[int] = []
-    counts = mysql_store.publish_clean(*DAY, "run-1", on_chunk=progress.append)
+@pytest.mark.parametrize("spread, progress", [(SPARSE, [2] * 11 + [1]), (DENSE, [23])], ids=["sparse", "dense"])
+def test_a_day_is_published_by_key_batches_when_sparse_and_by_range_when_dense(mysql_store, small_batches,
+                                                                              spread, progress):
+    """Either path: new keys in, edits over older rows, never over a newer one; a re-run changes nothing."""
+    stage_a_day(mysql_store, spread)
+    done: list[int] = []
+    counts = mysql_store.publish_clean(*DAY, "run-1", on_chunk=done.append)
     assert counts == UpsertCounts(inserted=20, updated=2, skipped_older=1)
-    assert progress == [2] * 11 + [1]  # batch by batch, in key order
+    assert done == progress  # key batches in key order, or the one key slice of the span
     target = mysql_store.read_target().set_index("data_id")
-    assert target.loc[12, "phone"] == "newer" and [target.loc[k, "phone"] for k in (1, 4, 39)] == \
-        ["day 1", "day 4", "day 39"]
+    assert target.loc[12 * spread, "phone"] == "newer" and \
+        [target.loc[k * spread, "phone"] for k in (1, 4, 39)] == ["day 1", "day 4", "day 39"]
+    assert set(target.loc[[k * spread for k in range(14, 41, 2)], "run_id"]) == {"run-0"}  # not in the day
     assert mysql_store.clean_target_diff(*DAY)[0] == 1  # the older edit, kept out
     assert mysql_store.publish_clean(*DAY, "run-2") == UpsertCounts(unchanged=22, skipped_older=1)  # idempotent
 
@@ -187,7 +194,7 @@ def test_a_key_batch_a_deadlock_kills_is_run_again_and_counted_once(mysql_store,
 
     def deadlocked_once(conn, store, lo, *args, **kwargs):
         result = real(conn, store, lo, *args, **kwargs)
-        if lo == 7 and not failed:  # the batch (7, 8): written, then rolled back by the server
+        if lo == 7 * SPARSE and not failed:  # the batch (7, 8): written, then rolled back by the server
             failed.append(result)
             raise sa.exc.OperationalError("INSERT …", {}, pymysql.err.OperationalError(1213, "Deadlock found"))
         return result
@@ -195,19 +202,20 @@ def test_a_key_batch_a_deadlock_kills_is_run_again_and_counted_once(mysql_store,
     monkeypatch.setattr(rangepublish, "publish_range", deadlocked_once)
     assert mysql_store.publish_clean(*DAY, "run-1") == UpsertCounts(inserted=20, updated=2, skipped_older=1)
     assert failed == [UpsertCounts(inserted=1, updated=1)] and "(1213), attempt 1 of 5" in caplog.text
-    assert mysql_store.read_target().set_index("data_id").loc[8, "phone"] == "day 8"
+    assert mysql_store.read_target().set_index("data_id").loc[8 * SPARSE, "phone"] == "day 8"
 
 
-def test_a_key_batch_error_fails_the_publish(mysql_store, small_batches, monkeypatch):
-    stage_a_day(mysql_store)
+@pytest.mark.parametrize("spread", [SPARSE, DENSE], ids=["sparse", "dense"])
+def test_an_error_publishing_part_of_a_day_fails_the_publish(mysql_store, small_batches, monkeypatch, spread):
+    stage_a_day(mysql_store, spread)
     real = rangepublish.publish_range
 
     def broken(conn, store, lo, *args, **kwargs):
-        if lo == 7:
+        if lo <= 8 * spread <= args[0]:  # the batch or chunk holding key 8
             raise RuntimeError("the server went away")
         return real(conn, store, lo, *args, **kwargs)
 
     monkeypatch.setattr(rangepublish, "publish_range", broken)
     with pytest.raises(RuntimeError, match="went away"):
         mysql_store.publish_clean(*DAY, "run-1")
-    assert mysql_store.read_target().set_index("data_id").loc[8, "phone"] != "day 8"
+    assert mysql_store.read_target().set_index("data_id").loc[8 * spread, "phone"] != "day 8"

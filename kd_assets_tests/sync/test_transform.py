@@ -99,7 +99,20 @@ def test_int_from_int_or_numeric_string(value, expected):
     assert (pd.isna(got) and expected is None) or got == expected
 
 
-@pytest.mark.parametrize("value", ["x1", 1.5, True, 2**63])
+@pytest.mark.parametrize("big, expected", [
+    (2**53 + 1, 2**53 + 1), (str(2**53 + 1), 2**53 + 1), (f"{2**53 + 1}.0", 2**53 + 1),
+    (str(2**63 - 1), 2**63 - 1), (-(2**63), -(2**63)),
+], ids=["json int", "text", "text with .0", "largest bigint as text", "smallest bigint"])
+def test_a_bigint_beside_a_blank_and_a_bad_value_is_exact(big, expected):
+    """No float64 on the way: 2**53 + 1 would become 2**53, 2**63 - 1 out of range."""
+    frame = to_frame(SPEC, [kd_row(1, master_id=big), kd_row(2, master_id=" "), kd_row(3, master_id="12abc")])
+    assert frame["master_id"].tolist()[:2] == [expected, pd.NA] and pd.isna(frame["master_id"].iloc[2])
+    assert frame[CONVERSION_ERRORS].iloc[:2].isna().all()
+    (err,) = frame[CONVERSION_ERRORS].iloc[2]
+    assert err["field"] == "FMasterId" and "is not an integer within bigint" in err["message"]
+
+
+@pytest.mark.parametrize("value", ["x1", 1.5, True, 2**63, str(2**63), "4.5", "1_000", "٣"])
 def test_bad_int_is_a_conversion_error(value):
     (err,) = errors_of(master_id=value)
     assert err["field"] == "FMasterId" and err["check"] == "conversion"

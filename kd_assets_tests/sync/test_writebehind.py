@@ -40,7 +40,7 @@ def test_a_failed_write_is_raised_in_the_producer_and_no_later_write_runs():
     assert _no_writer_left("wb-fail")
 
 
-def test_a_producer_error_drops_queued_writes_and_joins_the_writer():
+def test_a_producer_error_finishes_the_writes_handed_over_and_joins_the_writer():
     done, running, release = [], threading.Event(), threading.Event()
 
     def slow():
@@ -55,7 +55,7 @@ def test_a_producer_error_drops_queued_writes_and_joins_the_writer():
             submit(lambda: done.append("queued"))  # waits in the queue behind `slow`
             release.set()
             raise ValueError("chunk 3 does not convert")
-    assert "slow" in done  # the write under way finished, it was not cut off mid-statement
+    assert done == ["slow", "queued"]  # not cut off mid-statement, nor a handed-over write lost
     assert _no_writer_left("wb-producer")
 
 
@@ -82,3 +82,27 @@ def test_at_most_depth_writes_wait_so_memory_stays_bounded():
         producer.join(timeout=30)
     assert events.index("first written") < events.index("third submitted")
     assert events.index("first written") < events.index("second written") < events.index("third written")
+
+
+def test_depth_zero_hands_over_a_write_once_the_previous_returned_and_reports_it_in_the_producer():
+    events, running, release, producer = [], threading.Event(), threading.Event(), threading.current_thread()
+
+    def first():
+        running.set()
+        assert release.wait(timeout=30)
+        events.append("first written")
+
+    def releaser():
+        assert running.wait(timeout=30)
+        events.append("released")
+        release.set()
+
+    helper = threading.Thread(target=releaser)
+    helper.start()
+    with write_behind(depth=0, name="wb-zero") as submit:
+        submit(first, lambda: events.append(("first reported", threading.current_thread() is producer)))
+        submit(lambda: events.append("second written"))  # returns only once `first` returned
+        events.append("second submitted")
+    helper.join(timeout=30)
+    assert events[:3] == ["released", "first written", ("first reported", True)]
+    assert sorted(events[3:]) == ["second submitted", "second written"]
