@@ -8,6 +8,7 @@ becomes a :class:`MalformedResponseError` that names the service and form.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -145,30 +146,23 @@ def raise_for_status_envelope(result: Any, *, service: str, form_id: str, redact
 
 
 class QueryPage(list):
-    """ExecuteBillQuery rows that still are exactly the response body they were parsed from:
-    ``body`` (the UTF-8 JSON as sent) and ``field_keys`` (their order), so landing can keep the body
-    instead of encoding the rows again. Any change to the list drops ``body`` (None); a slice or a
-    copy is a plain list. The rows themselves must not be changed in place."""
+    """ExecuteBillQuery rows with the response body they were parsed from (``body``, the UTF-8 JSON
+    as sent) and their ``field_keys``, so landing can keep the body instead of encoding the rows
+    again. The parsed rows are also kept as a tuple: :meth:`sent_body` gives the body only while the
+    list holds those very rows in that order, whatever was done to it. A slice or a copy is a plain
+    list. Fetched rows are only read (a row changed in place would not be seen)."""
 
-    __slots__ = ("body", "field_keys")
+    __slots__ = ("body", "field_keys", "_parsed")
 
-    def __init__(self, rows: list, body: bytes | None, field_keys: Sequence[str]) -> None:
+    def __init__(self, rows: list, body: bytes, field_keys: Sequence[str]) -> None:
         super().__init__(rows)
-        self.body, self.field_keys = body, tuple(field_keys)
+        self.body, self.field_keys, self._parsed = body, tuple(field_keys), tuple(rows)
 
-
-def _dropping_body(name: str):
-    change = getattr(list, name)
-
-    def changed(self, *args):
-        self.body = None
-        return change(self, *args)
-    return changed
-
-
-for _name in ("__setitem__", "__delitem__", "__iadd__", "__imul__", "append", "extend", "insert", "pop",
-              "remove", "clear", "sort", "reverse"):
-    setattr(QueryPage, _name, _dropping_body(_name))
+    def sent_body(self, field_keys: Sequence[str]) -> bytes | None:
+        """``body`` if the page still is exactly it, in ``field_keys`` order; else None."""
+        parsed = self._parsed
+        same = len(self) == len(parsed) and all(map(operator.is_, self, parsed))  # identity, in C
+        return self.body if same and self.field_keys == tuple(field_keys) else None
 
 
 def query_rows(payload: Any, width: int, *, service: str, form_id: str, redact: Redact) -> list[list]:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from kd_assets.kingdee.responses import QueryPage
 from kd_assets.sync.bulk import is_mysql, upsert_frame
 from kd_assets.sync.ddl import landing_change_field_indexes
 from kd_assets.sync.identifiers import quoter
@@ -72,12 +73,13 @@ def encode_page(rows: Sequence[Sequence], codec: str | None = None) -> tuple[str
 
 def page_body(rows: Sequence[Sequence], field_keys: Sequence[str], codec: str | None = None) -> tuple[str, bytes]:
     """The stored page: the response body as the server sent it (codec ``<codec>+sent``) when
-    ``rows`` still are exactly that body in ``field_keys`` order (a ``QueryPage``), else ``encode_page``.
+    ``rows`` are a ``QueryPage`` that still is exactly that body in ``field_keys`` order (its
+    ``sent_body``), else ``encode_page``; rows of any other type are always encoded.
 
     Keeping the body saves encoding every row again; read back it gives the very values the
     encoded rows would (``decode_page``)."""
-    sent = getattr(rows, "body", None)
-    if sent is None or tuple(getattr(rows, "field_keys", ())) != tuple(field_keys):
+    sent = rows.sent_body(field_keys) if isinstance(rows, QueryPage) else None
+    if sent is None:
         return encode_page(rows, codec)
     codec = codec or PAGE_CODEC
     return codec + _SENT, _COMPRESS[codec](sent)

@@ -29,14 +29,23 @@ def test_a_page_cut_back_to_the_asked_fields_carries_no_body(simulator, client):
     assert pages and all(getattr(page, "body", None) is None for page in pages)
 
 
-def test_any_change_to_the_page_drops_its_body():
+def test_a_page_gives_its_body_only_while_it_holds_the_rows_parsed_from_it():
+    def page():
+        return QueryPage([[1], [2]], b"[[1],[2]]", ["FCUSTID"])
     changes = [lambda p: p.append([3]), lambda p: p.extend([[3]]), lambda p: p.insert(0, [3]), lambda p: p.pop(),
-               lambda p: p.remove([1]), lambda p: p.clear(), lambda p: p.sort(), lambda p: p.reverse(),
-               lambda p: p.__setitem__(0, [9]), lambda p: p.__delitem__(0), lambda p: p.__iadd__([[3]]),
-               lambda p: p.__imul__(2)]
+               lambda p: p.remove([1]), lambda p: p.clear(), lambda p: p.reverse(), lambda p: p.__delitem__(0),
+               lambda p: p.__iadd__([[3]]), lambda p: p.__imul__(2), lambda p: p.__setitem__(0, [9]),
+               lambda p: p.__setitem__(0, [1]),  # an equal row is not the row parsed: 1.50 and 1.5 are equal
+               lambda p: p.__setitem__(slice(None), [p[1], p[0]]), lambda p: p.sort(key=lambda r: -r[0])]
     for change in changes:
-        page = QueryPage([[1], [2]], b"[[1],[2]]", ["FCUSTID"])
-        change(page)
-        assert page.body is None
-    page = QueryPage([[1], [2]], b"[[1],[2]]", ["FCUSTID"])
-    assert type(page[:1]) is list and type(list(page)) is list and page.body == b"[[1],[2]]"
+        changed = page()
+        change(changed)
+        assert changed.sent_body(["FCUSTID"]) is None
+    unchanged = [lambda p: None, lambda p: p.sort(), lambda p: p.append([3]) or p.pop(),
+                 lambda p: p.__setitem__(slice(None), list(p))]
+    for change in unchanged:
+        kept = page()
+        change(kept)
+        assert kept.sent_body(["FCUSTID"]) == b"[[1],[2]]"
+    assert page().sent_body(["FNumber"]) is None  # the body's rows are in other fields
+    assert type(page()[:1]) is list and type(list(page())) is list

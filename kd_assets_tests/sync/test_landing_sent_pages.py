@@ -68,3 +68,11 @@ def test_a_page_whose_rows_are_not_its_body_is_encoded(store):
     store.land_rows(reordered, "run-1", None)
     assert not any(c.endswith("+sent") for c in codecs(store))
     assert landed(store) == [kd_row(1), kd_row(2, phone="changed after parsing"), kd_row(3)]
+
+
+def test_only_a_query_page_is_kept_as_sent():
+    class Lookalike(list):  # rows built elsewhere that happen to carry a body: encoded all the same
+        body, field_keys = b"[]", tuple(SPEC.field_keys)
+    rows = [kd_row(1)]
+    assert page_body(Lookalike(rows), SPEC.field_keys) == encode_page(rows)
+    assert page_body(sent_page(rows), SPEC.field_keys)[0].endswith("+sent")
