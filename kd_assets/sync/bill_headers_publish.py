@@ -18,7 +18,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync.billspec import ID_LIMIT
-from kd_assets.sync.transform import coerce_frame
+from kd_assets.sync.transform import read_frame
 from kd_assets.sync.upsert import UpsertCounts, publish_range
 
 
@@ -80,7 +80,7 @@ def newest_headers(conn: sa.Connection, store, lo: int, hi: int, window_start: d
     rows = []
     for i in range(0, len(picked), 2_000):
         rows += conn.execute(sa.select(*cols).where(key.in_([int(k) for k in picked[i:i + 2_000]]))).all()
-    return coerce_frame(store.header_spec, pd.DataFrame(rows, columns=[col.name for col in cols]))
+    return read_frame(store.header_spec, rows, [col.name for col in cols])
 
 
 def lineless_keys(keys: list[int]) -> list[int]:

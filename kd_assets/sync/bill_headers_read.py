@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync.billspec import LINE_SHIFT, header_column_names, line_column_names
-from kd_assets.sync.transform import coerce_frame
+from kd_assets.sync.transform import read_frame
 
 KeyBounds = Callable[[sa.ColumnElement], sa.ColumnElement]
 
@@ -51,8 +51,9 @@ def merged_frames(store, names: Sequence[str], bounds: KeyBounds = everything,
 
 
 def _frame(store, rows: list[tuple], columns: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=columns)
-    return coerce_frame(store.spec, frame) if all(c.name in frame for c in store.spec.columns) else frame
+    if all(c.name in columns for c in store.spec.columns):
+        return read_frame(store.spec, rows, columns)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def _line_rows(store, names: Sequence[str], bounds: KeyBounds, chunk_size: int) -> Iterator[tuple]:

@@ -17,7 +17,7 @@ from kd_assets.sync.bulk import is_mysql
 from kd_assets.sync.identifiers import quoter
 from kd_assets.sync.sqltext import batches
 from kd_assets.sync.targetchecks import window_target_diff
-from kd_assets.sync.transform import CHANGE_TIME, coerce_frame
+from kd_assets.sync.transform import CHANGE_TIME, read_frame
 
 DEFAULT_CHUNK_SIZE = 10_000
 IN_BATCH = 5_000  # keys per IN (...) list: short statements, few round trips
@@ -49,7 +49,7 @@ class ReconcileSupport:
         where = where(t.c[self.key]) if callable(where) else where
         cols = [t.c[c.name] for c in self.spec.columns] + [t.c.is_deleted]
         for chunk in self._keyset(t, cols, where, chunk_size):
-            yield coerce_frame(self.spec, pd.DataFrame(chunk, columns=[c.name for c in cols]))
+            yield read_frame(self.spec, chunk, [c.name for c in cols])
 
     def soft_delete(self, keys: Iterable[int], run_id: str) -> int:
         """Mark rows deleted at the source (found by a key scan); returns rows newly marked.
@@ -126,8 +126,7 @@ class ReconcileSupport:
         if keys is not None:
             q = q.where(t.c[self.key].in_([int(k) for k in keys]))
         with self.engine.connect() as conn:
-            frame = pd.DataFrame(conn.execute(q).all(), columns=[c.name for c in t.columns])
-        return coerce_frame(self.spec, frame)
+            return read_frame(self.spec, conn.execute(q).all(), [c.name for c in t.columns])
 
     def newest_change_time(self) -> dt.datetime | None:
         """Greatest change time in the target: where an incremental probe starts."""

@@ -32,7 +32,7 @@ from kd_assets.sync.quarantine import migrate_quarantine, write_rejects
 from kd_assets.sync.spec import SyncSpec
 from kd_assets.sync.sqltext import row_signature
 from kd_assets.sync.synclog import SyncLog
-from kd_assets.sync.transform import CHANGE_TIME, coerce_frame
+from kd_assets.sync.transform import CHANGE_TIME, read_frame
 from kd_assets.sync.reconcile_support import (  # noqa: F401 (utc_now re-exported)
     DEFAULT_CHUNK_SIZE, IN_BATCH, ReconcileSupport, batches, int_list, utc_now)
 from kd_assets.sync.upsert import UpsertCounts, plan_upsert, publish_range, sparse_window_keys, update_forced
@@ -168,7 +168,7 @@ class TargetStore(ReconcileSupport, SyncLog):
         t = self.tables.clean
         cols = [t.c[c.name] for c in self.spec.columns] + [t.c.change_time]
         for chunk in self._keyset(t, cols, self.in_window(t, window_start, window_end), chunk_size):
-            yield coerce_frame(self.spec, pd.DataFrame(chunk, columns=[c.name for c in cols]))
+            yield read_frame(self.spec, chunk, [c.name for c in cols])
 
     # ---- quarantine ---------------------------------------------------------------------
 

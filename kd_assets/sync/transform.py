@@ -231,8 +231,8 @@ def coerce_frame(spec: SyncSpec, frame: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(index=frame.index)
     for col in spec.columns:
         s = frame[col.name]
-        if col.conversion == "int":
-            out[col.name] = pd.to_numeric(s).astype("Int64")
+        if col.conversion == "int":  # Python ints (and NULLs) straight to Int64, not through float64
+            out[col.name] = pd.array(s.tolist(), dtype="Int64") if s.dtype == object else s.astype("Int64")
         elif col.conversion in ("decimal", "amount_text"):
             out[col.name] = exact_decimals(_clean_text(s.astype(object).tolist()), *col.precision_scale)[0]
         elif col.conversion == "datetime":
@@ -246,6 +246,19 @@ def coerce_frame(spec: SyncSpec, frame: pd.DataFrame) -> pd.DataFrame:
     if CHANGE_TIME in frame:
         out[CHANGE_TIME] = pd.to_datetime(frame[CHANGE_TIME]).astype("datetime64[ns]")
     return out
+
+
+def read_frame(spec: SyncSpec, rows: Sequence[Sequence], names: Sequence[str]) -> pd.DataFrame:
+    """Rows read back from a database (columns ``names``) as ``coerce_frame`` types them.
+
+    pandas' row constructor makes an integer column holding a NULL float64, which rounds integers
+    from 2**53 on: such a spec int column is taken again from the rows, straight to Int64."""
+    frame = pd.DataFrame(rows, columns=names)
+    for col in spec.columns:
+        if col.conversion == "int" and col.name in frame and frame[col.name].dtype.kind == "f":
+            at = list(names).index(col.name)
+            frame[col.name] = pd.array([r[at] for r in rows], dtype="Int64")
+    return coerce_frame(spec, frame)
 
 
 # One encoder for all payloads: json.dumps with options builds a new encoder on every call.
@@ -280,5 +293,5 @@ def record_key_text(value) -> str:
     return str(value)[:64]
 
 
-__all__ = ["CHANGE_TIME", "RAW", "CONVERSION_ERRORS", "to_frame", "coerce_frame", "convert_column",
+__all__ = ["CHANGE_TIME", "RAW", "CONVERSION_ERRORS", "to_frame", "coerce_frame", "read_frame", "convert_column",
            "payload_json", "payloads_json", "row_from_payload", "record_key_text"]
