@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from kd_assets.sync.identifiers import name_list, quote_mysql, quote_sqlite
 from kd_assets.sync.loadfile import Encoded, FileLoader, load_file_available
 from kd_assets.sync.sqltext import Kind, param_values, sql_literals, sql_values_rows
+from kd_assets.sync.tsv import tsv_values_sql
 
 MYSQL_DIALECTS = ("mysql", "mariadb")
 # ~1 MB of SQL per statement at ~500 bytes a row: far below max_allowed_packet (16 MB default),
@@ -28,16 +29,13 @@ def is_mysql(conn_or_engine) -> bool:
 
 
 def upsert_frame(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], frame: pd.DataFrame,
-                 columns: Sequence[str], guard: str | None = None, load_file: bool = False,
-                 encoded: Sequence[Encoded] | None = None) -> None:
+                 columns: Sequence[str], guard: str | None = None, load_file: bool = False) -> None:
     """Insert ``frame[columns]`` into ``table``; on key conflict update (guarded if ``guard``).
 
     ``load_file``: on MySQL/MariaDB, go through ``LOAD DATA LOCAL INFILE`` (loadfile.py: straight
     into key ranges the table does not hold yet, else a temporary table and a guarded ``INSERT …
     SELECT``) when the engine allows it (``loadfile.load_file_available``) and the frame's keys are
-    unique (repeated keys keep the multi-row statement's in-order semantics). ``encoded``: the
-    frame's batches already encoded for that path (``loadfile.encode_batches`` with these columns
-    and the table's key), so this thread only waits for the server; unused on any other path.
+    unique (repeated keys keep the multi-row statement's in-order semantics).
     """
     if frame.empty:
         return
@@ -45,12 +43,60 @@ def upsert_frame(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], f
     if not is_mysql(conn):
         _upsert_sqlite(conn, table.name, kinds, frame, list(columns), keys, guard)
         return
-    loader = None
-    if load_file and load_file_available(conn) and not frame.duplicated(subset=keys).any():
-        loader = FileLoader(conn, table.name, kinds, columns,
-                            mysql_update_clause(columns, keys, guard, qualifier=table.name), key=keys[0])
-    _upsert_mysql(conn, table.name, kinds, frame, list(columns), keys, guard, loader,
-                  encoded if loader is not None else None)
+    loader = _loader(conn, table, kinds, columns, keys, guard, load_file and not frame.duplicated(subset=keys).any())
+    batches = loader.encode_batches(frame) if loader is not None else (
+        ",".join(sql_values_rows([sql_literals(batch[c], kinds[c]) for c in columns])) for batch in _slices(frame))
+    _send(conn, table.name, columns, keys, guard, loader, batches, overlap=True)
+
+
+def upsert_encoded(conn: sa.Connection, table: sa.Table, kinds: dict[str, Kind], encoded: Sequence[Encoded],
+                   columns: Sequence[str], guard: str | None = None, load_file: bool = False,
+                   unique: bool = True) -> None:
+    """``upsert_frame`` of a frame already encoded (``loadfile.encode_batches`` with these columns
+    and the table's key), MySQL/MariaDB only: the batches in order through LOAD DATA where
+    ``upsert_frame`` would take it (``unique``: the frame's keys were), else each batch's
+    multi-row statement made from the same bytes. This thread only waits for the server."""
+    keys = [c.name for c in table.primary_key.columns]
+    loader = _loader(conn, table, kinds, columns, keys, guard, load_file and unique)
+    _send(conn, table.name, columns, keys, guard, loader, encoded, overlap=False)
+
+
+def _loader(conn, table: sa.Table, kinds, columns, keys, guard, wanted: bool) -> FileLoader | None:
+    if not (wanted and load_file_available(conn)):
+        return None
+    return FileLoader(conn, table.name, kinds, columns, mysql_update_clause(columns, keys, guard, qualifier=table.name),
+                      key=keys[0])
+
+
+def _send(conn, name: str, columns, keys, guard, loader: FileLoader | None, batches, overlap: bool) -> None:
+    """Each batch to the server in order, on this connection: an ``Encoded`` one through LOAD DATA
+    (``loader``), or as the multi-row ``INSERT`` of its bytes when it cannot be; rows text (str) as
+    a multi-row ``INSERT``. ``overlap``: the batches are still being made, so write them in a thread
+    (``_overlapped``). No parameters: the driver does no %-interpolation, the text is already escaped."""
+    head = f"INSERT INTO {quote_mysql(name)} ({name_list(quote_mysql, columns)}) VALUES "
+    tail = mysql_update_clause(columns, keys, guard)
+    cursor = conn.connection.cursor()
+
+    def write(batch: Encoded | str) -> None:
+        if isinstance(batch, str):
+            cursor.execute(head + batch + tail)
+        elif loader is None or not loader.write(cursor, batch):
+            cursor.execute(head + tsv_values_sql(batch.data) + tail)
+
+    try:
+        if overlap:
+            _overlapped(write, batches)
+        else:
+            for batch in batches:
+                write(batch)
+        if loader is not None:
+            loader.close(cursor)
+    finally:
+        cursor.close()
+
+
+def _slices(frame: pd.DataFrame):
+    return (frame.iloc[start:start + MYSQL_BATCH_ROWS] for start in range(0, len(frame), MYSQL_BATCH_ROWS))
 
 
 def mysql_update_clause(columns: Sequence[str], keys: Sequence[str], guard: str | None,
@@ -77,37 +123,6 @@ def sqlite_conflict_clause(table: str, columns: Sequence[str], keys: Sequence[st
              if guard else "")
     return (f" ON CONFLICT({name_list(s, keys)}) DO UPDATE SET "
             + ", ".join(f"{s(c)}=excluded.{s(c)}" for c in updates) + where)
-
-
-def _upsert_mysql(conn, name, kinds, frame, columns, keys, guard, loader: FileLoader | None = None,
-                  encoded: Sequence[Encoded] | None = None) -> None:
-    head = f"INSERT INTO {quote_mysql(name)} ({name_list(quote_mysql, columns)}) VALUES "
-    tail = mysql_update_clause(columns, keys, guard)
-
-    def statement(batch: pd.DataFrame) -> str:
-        # No parameters: the driver does no %-interpolation, the text is already escaped.
-        return head + ",".join(sql_values_rows([sql_literals(batch[c], kinds[c]) for c in columns])) + tail
-
-    cursor = conn.connection.cursor()
-    if loader is None:
-        write = cursor.execute
-        batches = (statement(frame.iloc[start:start + MYSQL_BATCH_ROWS])
-                   for start in range(0, len(frame), MYSQL_BATCH_ROWS))
-    else:
-        def write(enc: Encoded) -> None:
-            if not loader.write(cursor, enc):
-                cursor.execute(statement(enc.batch))
-        batches = loader.encode_batches(frame) if encoded is None else encoded
-    try:
-        if encoded is not None:  # nothing left to encode: the statements in order, here
-            for batch in batches:
-                write(batch)
-        else:
-            _overlapped(write, batches)
-        if loader is not None:
-            loader.close(cursor)
-    finally:
-        cursor.close()
 
 
 def _overlapped(write, batches) -> None:

@@ -95,8 +95,11 @@ _LOCAL_REFUSED = (1148, 3948, 4166)
 
 @dataclass(frozen=True)
 class Encoded:
-    batch: pd.DataFrame
+    """One batch as LOAD DATA bytes; nothing else of the frame (``tsv.tsv_values_sql`` makes its
+    multi-row statement from these bytes when the load cannot be used)."""
+
     data: bytes
+    rows: int
     lo: int | None  # the batch's key range, when its key is an integer
     hi: int | None
 
@@ -121,7 +124,7 @@ def encode_batches(kinds: dict[str, Kind], columns: Sequence[str], key: str | No
             lo = hi = None
             if key is not None:
                 lo, hi = int(batch[key].min()), int(batch[key].max())
-            yield Encoded(batch, tsv_rows([f[at:at + batch_rows] for f in fields]), lo, hi)
+            yield Encoded(tsv_rows([f[at:at + batch_rows] for f in fields]), len(batch), lo, hi)
 
 
 class FileLoader:
@@ -152,7 +155,7 @@ class FileLoader:
         if self._range_empty(cursor, enc):
             cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
             done = self._load(cursor, self.table, enc.data)
-            if done == (len(enc.batch), 0):
+            if done == (enc.rows, 0):
                 cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
                 return True
             # A row of the range was written since the probe, a value did not convert, or the
@@ -166,8 +169,8 @@ class FileLoader:
         if done is None:
             return False
         loaded, warnings = done
-        if loaded != len(enc.batch) or warnings:
-            raise LoadDataError(f"LOAD DATA into {self.staging}: {loaded} of {len(enc.batch)} rows, "
+        if loaded != enc.rows or warnings:
+            raise LoadDataError(f"LOAD DATA into {self.staging}: {loaded} of {enc.rows} rows, "
                                 f"{warnings} warnings")
         cursor.execute(f"INSERT INTO {self.table} ({self.cols}) SELECT {self.cols} FROM {self.staging}"
                        + self.update_clause)

@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from kd_assets.sync import landing
-from kd_assets.sync.bulk import is_mysql, upsert_frame
+from kd_assets.sync.bulk import is_mysql, upsert_encoded, upsert_frame
 from kd_assets.sync.ddl import build_tables, ensure_tables
 from kd_assets.sync.engine import DEFAULT_SQLITE_PATH, create_target_engine  # noqa: F401 (re-exported)
 from kd_assets.sync.identifiers import quoter
@@ -49,10 +49,15 @@ def is_dense(keys: Sequence[int]) -> bool:
 
 @dataclass(frozen=True)
 class PreparedClean:
-    """Validated rows as they will be staged, and their LOAD DATA batches (None: not that path)."""
+    """Validated rows as they will be staged: their keys and change times (``keys``, for the
+    quarantine), the staged ``columns``, and either the rows themselves (``frame``) or, where LOAD
+    DATA may take them, only their encoded batches: a chunk waiting for the writer holds its bytes,
+    not its frame beside them."""
 
-    frame: pd.DataFrame
-    encoded: list[Encoded] | None
+    keys: pd.DataFrame
+    columns: list[str]
+    frame: pd.DataFrame | None = None
+    encoded: list[Encoded] | None = None
 
 
 class TargetStore(ReconcileSupport, SyncLog):
@@ -142,25 +147,30 @@ class TargetStore(ReconcileSupport, SyncLog):
         """``write_clean``'s Python half (the staged columns, signatures, LOAD DATA bytes), so it
         can run while the database writes the previous chunk."""
         out = self._spec_frame(frame)
+        keys = out[[self.key, CHANGE_TIME]]
         if out.empty:
-            return PreparedClean(out, None)
+            return PreparedClean(keys, list(out.columns), frame=out)
         out["row_hash"] = row_signature(self.spec, out)
         out["run_id"], out["partition_key"], out["cleaned_at"] = run_id, partition_key, utc_now()
-        encoded = None
+        columns = list(out.columns)
         if self.load_file and is_mysql(self.engine) and not known_unavailable(self.engine):
-            encoded = list(encode_batches(self.tables.kinds, list(out.columns), self.key, out))
-        return PreparedClean(out, encoded)
+            return PreparedClean(keys, columns, encoded=list(encode_batches(self.tables.kinds, columns, self.key, out)))
+        return PreparedClean(keys, columns, frame=out)
 
     def write_prepared_clean(self, prepared: PreparedClean) -> int:
         """``write_clean``'s database half: one transaction."""
-        out = prepared.frame
-        if out.empty:
+        keys = prepared.keys
+        if keys.empty:
             return 0
         with self.engine.begin() as conn:
-            upsert_frame(conn, self.tables.clean, self.tables.kinds, out, list(out.columns), guard=CHANGE_TIME,
-                         load_file=self.load_file, encoded=prepared.encoded)
-            self._resolve_quarantine(conn, out)
-        return len(out)
+            if prepared.encoded is None:
+                upsert_frame(conn, self.tables.clean, self.tables.kinds, prepared.frame, prepared.columns,
+                             guard=CHANGE_TIME, load_file=self.load_file)
+            else:
+                upsert_encoded(conn, self.tables.clean, self.tables.kinds, prepared.encoded, prepared.columns,
+                               guard=CHANGE_TIME, load_file=self.load_file, unique=not keys[self.key].duplicated().any())
+            self._resolve_quarantine(conn, keys)
+        return len(keys)
 
     def iter_clean(self, window_start: dt.datetime | None, window_end: dt.datetime,
                    chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[pd.DataFrame]:

@@ -93,3 +93,18 @@ def _escape_one(v: str) -> str:
     for old, new in _ESCAPES:
         v = v.replace(old, new)
     return v
+
+
+def tsv_values_sql(data: bytes) -> str:
+    """A LOAD DATA file (``tsv_rows``) as the rows of a multi-row ``INSERT``: ``('v1','v2',…),(…)``.
+
+    The file's escapes (backslash, tab, newline, CR, NUL) are MySQL string-literal escapes too, so
+    each field is quoted as it is, with its quotes escaped; ``\\N`` becomes NULL, and the server
+    converts the text as LOAD DATA would have. Escaped content never holds ``'\\N'``: a backslash
+    in it starts a pair (``\\\\``, ``\\t`` … ``\\'``), never ``\\N``. Lets a batch encoded only for
+    LOAD DATA take the multi-row statement without keeping its frame.
+    """
+    if not data:
+        return ""
+    body = data[:-1].decode("utf-8").replace("'", "\\'").replace("\t", "','").replace("\n", "'),('")
+    return ("('" + body + "')").replace("'\\N'", "NULL")

@@ -15,6 +15,8 @@ from kd_assets.sync import loadfile
 from kd_assets.sync.bulk import upsert_frame
 from kd_assets.sync.fileguard import GuardedConnection
 from kd_assets.sync.loadfile import LoadDataError, load_file_available, tsv_column
+from kd_assets.sync.sqltext import sql_literals, sql_values_rows
+from kd_assets.sync.tsv import tsv_bytes, tsv_values_sql
 from kd_assets.sync.schemas import validate
 from kd_assets.sync.store import TargetStore, create_target_engine
 from kd_assets.sync.transform import to_frame
@@ -275,6 +277,57 @@ def test_tsv_escapes_round_trip_markers_and_nulls():
     assert tsv_column(pd.array([True, None], dtype="boolean"), ("bool", 0)) == ["1", "\\N"]
     assert tsv_column(pd.Series([pd.Timestamp("2024-05-07 10:00:00.123"), pd.NaT]), ("datetime", 0)) == \
         ["2024-05-07 10:00:00.123000", "\\N"]
+
+
+def test_a_chunk_encoded_before_the_probe_said_no_is_staged_from_its_bytes(stores, mysql_url):
+    """The first clean chunk is encoded while the engine's LOAD DATA is still unknown; when the probe
+    then says no (here: connections made without LOCAL), the chunk goes in as multi-row INSERTs of
+    its own bytes and stages exactly what the multi-row path stages."""
+    fast, slow = stores
+    engine = create_target_engine(mysql_url, load_file=False)  # plain connections: the probe says no
+    probing = TargetStore(engine, SPEC, load_file=True)
+    for store in (probing, slow):
+        result = validate(SPEC, to_frame(SPEC, _rows(40)), now=NOW)
+        prepared = store.prepare_clean(result.clean, "r1", "p")
+        assert (prepared.encoded is not None) == (store is probing)
+        assert store.write_prepared_clean(prepared) == len(result.clean)
+    with engine.connect() as conn:
+        assert not load_file_available(conn)
+    assert _table(probing, probing.tables.clean, drop=("cleaned_at",)) == \
+        _table(slow, slow.tables.clean, drop=("cleaned_at",))
+    engine.dispose()
+
+
+def test_the_multi_row_statement_of_a_batch_s_bytes_stores_what_its_literals_store(mysql_server, mysql_url):
+    """A batch encoded for LOAD DATA and then sent as a multi-row INSERT (``tsv_values_sql``: no
+    temporary-table grant, or the server refused the load) stores exactly what the statement made
+    from the frame's own literals stores: extreme integers, decimals, datetimes, every escape, NULLs."""
+    kinds = {"k": ("int", 0), "n": ("int", 0), "d": ("decimal", 4), "b": ("bool", 0), "t": ("datetime", 0),
+             "s": ("text", 0)}
+    texts = TRICKY + ["q'\\N'", "'\\N'", "\\", "'", "x\x1ay", None]
+    frame = pd.DataFrame({
+        "k": range(len(texts)),
+        "n": pd.array([2**63 - 1, -2**63, 0, None, 2**53 + 1] + [7] * (len(texts) - 5), dtype="Int64"),
+        "d": [1234.5, None, -0.0001, 99999999.9999] + [1.0] * (len(texts) - 4),
+        "b": pd.array([True, False, None] + [True] * (len(texts) - 3), dtype="boolean"),
+        "t": [pd.Timestamp("2024-05-07 10:00:00.123456"), pd.NaT, pd.Timestamp("1970-01-01")]
+             + [pd.Timestamp("2199-12-31 23:59:59")] * (len(texts) - 3),
+        "s": texts,
+    })
+    columns = list(kinds)
+    engine = sa.create_engine(mysql_url)
+    stored = []
+    for name, values in (("from_bytes", tsv_values_sql(tsv_bytes(kinds, frame, columns))),
+                         ("from_literals", ",".join(sql_values_rows([sql_literals(frame[c], kinds[c]) for c in columns])))):
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"CREATE TABLE {name} (k INT PRIMARY KEY, n BIGINT, d DECIMAL(23,4), b BOOLEAN,"
+                                 f" t DATETIME(6), s TEXT) CHARACTER SET utf8mb4")
+            conn.exec_driver_sql(f"INSERT INTO {name} (k, n, d, b, t, s) VALUES {values}")
+            stored.append(conn.exec_driver_sql(f"SELECT n, d, b, t, s FROM {name} ORDER BY k").all())
+    engine.dispose()
+    assert stored[0] == stored[1]
+    assert stored[0][0][0] == 2**63 - 1 and stored[0][1][0] == -2**63 and stored[0][3][0] is None
+    assert [row[4] for row in stored[0]] == texts
 
 
 def test_sqlite_ignores_the_flag(sqlite_url):

@@ -75,7 +75,7 @@ def test_batches_of_a_frame_concatenate_to_its_file():
     loader = FileLoader.__new__(FileLoader)  # encoding only: no connection needed
     loader.kinds, loader.columns, loader.key, loader.batch_rows = KINDS, list(frame.columns), None, 7
     batches = list(loader.encode_batches(frame))
-    assert [len(b.batch) for b in batches] == [7] * 142 + [6]
+    assert [b.rows for b in batches] == [7] * 142 + [6]
     assert b"".join(b.data for b in batches) == _reference(frame)
 
 
