@@ -9,13 +9,16 @@ its own, published both ways (``rangepublish.publish_keys`` and ``publish_by_ran
 window's span), ``--first`` A then B, B, A (the first after an edit finds the window's pages cold):
 - update: the target holds every row and the window's rows are newer (a day's edits);
 - insert: the target is emptied first (a window of new keys, as bench_load's initial publish).
-Prints seconds per publish and the load average; store.DENSE_WINDOW is chosen from these figures.
+Prints seconds per publish, the transactions a deadlock or lock wait rolled back and run again
+(rangepublish's warnings; none: no "retries" shown), and the load average; store.DENSE_WINDOW is
+chosen from these figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import logging
 import time
 
 import sqlalchemy as sa
@@ -24,6 +27,18 @@ from bench.bench_publish import _CHANGE_TIME, END, fill_clean, load_avg
 from bench.harness import scratch_database
 
 FIRST_DAY = dt.datetime(2025, 7, 1)
+
+
+class RetryCounter(logging.Handler):
+    """Counts publish transactions the server rolled back (rangepublish._retrying's warnings)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.retries = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("publish: transaction rolled back"):
+            self.retries += 1
 
 
 def edit_window(engine, clean: str, keys: list[int], day: dt.datetime, round_: int) -> None:
@@ -46,6 +61,8 @@ def measure(url: str, rows: int, n_keys: int, densities: list[float], first: str
     paths = {"keyed": lambda keys, day, run: publish_keys(store, keys, day, day + dt.timedelta(days=1), run),
              "range": lambda keys, day, run: publish_by_range(store, day, day + dt.timedelta(days=1), run, 5_000,
                                                               span=(keys[0], keys[-1]))}
+    retries = RetryCounter()
+    logging.getLogger("kd_assets.sync.rangepublish").addHandler(retries)
     for scenario in ("update", "insert"):
         with engine.begin() as conn:
             conn.exec_driver_sql(f"TRUNCATE TABLE `{target}`")
@@ -63,15 +80,16 @@ def measure(url: str, rows: int, n_keys: int, densities: list[float], first: str
                 if scenario == "insert":
                     with engine.begin() as conn:
                         conn.exec_driver_sql(f"TRUNCATE TABLE `{target}`")
-                started = time.perf_counter()
+                started, retried = time.perf_counter(), retries.retries
                 try:
                     counts = paths[path](keys, day, f"bench-{path}-{round_}")
                 except sa.exc.OperationalError as exc:  # deadlocks beyond the retries
-                    figures.append(f"{path} FAILED ({exc.orig.args[0]})")
+                    figures.append(f"{path} FAILED ({exc.orig.args[0]}, {retries.retries - retried} retries)")
                     continue
                 seconds = time.perf_counter() - started
                 assert counts.total == len(keys), (path, counts)
-                figures.append(f"{path} {seconds:5.2f} s")
+                retried = retries.retries - retried
+                figures.append(f"{path} {seconds:5.2f} s" + (f" ({retried} retries)" if retried else ""))
             print(f"{scenario:6} density {len(keys) / (keys[-1] - keys[0] + 1):6.1%} ({len(keys):,} keys over "
                   f"{keys[-1] - keys[0] + 1:,}): {', '.join(figures)}  load {load_avg()}", flush=True)
     engine.dispose()

@@ -70,8 +70,8 @@ def copied_whole_window(context: dg.AssetCheckExecutionContext, target: str) -> 
     (its ``copied_fresh`` equals its ``rows_in``), else None.
 
     Such a copy is the clean rows themselves, change times included, taken by the statement that
-    wrote them (upsert.copy_into_empty_range), so comparing the window again (4-5 s at 1M rows)
-    would only re-read what the publish established. Anything else is compared in full: a
+    wrote them (upsert.copy_into_empty_range, copy_new_keys), so comparing the window again (4-5 s
+    at 1M rows) would only re-read what the publish established. Anything else is compared in full: a
     partly guarded publish, a check run without its target step, a bill.
     """
     records = context.instance.get_records_for_run(

@@ -25,6 +25,26 @@ Locking (InnoDB, REPEATABLE READ), why two workers cannot deadlock each other an
   transaction is idempotent, and its counts are those of the attempt that committed), up to
   ``RETRIES``. A concurrent write into a slice between the probe and the copy fails the copy on
   the duplicate key: that transaction is rolled back and the rest of the slice is guarded.
+
+A sparse window (a day's changes spread over the table) is published by its keys instead
+(``publish_keys``), in batches of disjoint key ranges on ``KEYED_WORKERS`` connections. A guarded
+statement there would lock the gap of every key it does not find, and new keys of different
+batches share a gap wherever the target holds no row between them (all of them, into an empty
+target): each would wait for the other's gap lock to insert, a deadlock on every such pair. So a
+batch's transaction first reads which of its keys the target holds (a plain read: no locks), then
+- publishes those through the guarded statement: each is found, so it takes record locks on
+  that row alone (shared to read, exclusive to update), never a gap lock;
+- copies the rest by plain ``INSERT … SELECT`` from the clean table (``copy_new_keys``): it never
+  reads the target, so it takes insert-intention locks only, which wait for nothing but gap
+  locks, and its new rows are locked by it alone.
+The same holds in the target's secondary indexes: an update marks its row's old entry (a record
+lock) and inserts the new one (insert intention); nothing here reads them with locks. No batch
+takes a gap lock in the target or locks a row of another batch (their keys are disjoint; the
+clean table is only read, with shared locks): no batch waits for another, so
+they cannot deadlock each other, whatever gaps their keys share. A key a concurrent run wrote
+after the read fails the copy on the duplicate: the transaction is rolled back and the batch is
+published through the guarded statement alone, as before; deadlocks with a concurrent run are
+run again as above.
 """
 
 from __future__ import annotations
@@ -42,7 +62,8 @@ import sqlalchemy as sa
 from kd_assets.sync.bulk import is_mysql
 from kd_assets.sync.reconcile_support import utc_now
 from kd_assets.sync.sqltext import batches
-from kd_assets.sync.upsert import UpsertCounts, copy_into_empty_range, is_duplicate_key, publish_range
+from kd_assets.sync.upsert import (UpsertCounts, copy_into_empty_range, copy_new_keys, is_duplicate_key,
+                                   publish_range, stored_keys)
 
 SPAN_CHUNKS = 8    # rows per copy transaction, in chunks: an empty slice is copied this many at a time
 MAX_SLICES = 256   # sparse keys: no more slices than this, each then copied a span at a time
@@ -80,11 +101,17 @@ def publish_keys(store, keys: list[int], window_start: dt.datetime | None, windo
     random: from disk, when the tables outgrow the buffer pool (O_DIRECT: no OS cache), and a
     disk answers several reads at once much faster than one after another. The batches' pages
     in flight together still fit MariaDB's default 128 MB pool (upsert.KEYED_BATCH). Batches hold
-    disjoint key ranges; a new key may still share a target gap with the next batch's, and two
-    guarded statements inserting into one gap can deadlock: the victim runs again (``_retrying``),
-    as after a concurrent run's locks. ``on_chunk(rows)`` after each batch, in key order.
+    disjoint key ranges, and each batch's transaction locks no target gap (``publish_key_batch``),
+    so they cannot deadlock each other (module docstring). ``on_chunk(rows)`` after each batch,
+    in key order.
     """
     def publish(batch: list[int]) -> tuple[UpsertCounts, int]:
+        try:
+            return _retrying(store.engine, lambda conn: publish_key_batch(
+                conn, store, batch, window_start, window_end, run_id, utc_now())), len(batch)
+        except sa.exc.IntegrityError as exc:  # a concurrent run wrote one of the new keys after the read
+            if not is_duplicate_key(exc):
+                raise
         return _retrying(store.engine, lambda conn: publish_range(
             conn, store, batch[0], batch[-1], window_start, window_end, run_id, utc_now(), keys=batch)), len(batch)
 
@@ -99,6 +126,20 @@ def publish_keys(store, keys: list[int], window_start: dt.datetime | None, windo
     with ThreadPoolExecutor(KEYED_WORKERS, thread_name_prefix="kd-publish-keys") as pool:
         in_key_order(pool, publish, [(b,) for b in batches(keys, KEYED_PARALLEL_BATCH)], add)
     return total
+
+
+def publish_key_batch(conn: sa.Connection, store, keys: list[int], window_start: dt.datetime | None,
+                      window_end: dt.datetime, run_id: str, synced_at: dt.datetime) -> UpsertCounts:
+    """``publish_range`` of ``keys`` (sorted), taking no gap lock in the target: the keys it holds
+    through the guarded statement (found: record locks), the others by plain copy (new rows)."""
+    held = stored_keys(conn, store, keys)
+    old, new = [k for k in keys if k in held], [k for k in keys if k not in held]
+    counts = UpsertCounts()
+    if old:
+        counts += publish_range(conn, store, old[0], old[-1], window_start, window_end, run_id, synced_at, keys=old)
+    if new:
+        counts += copy_new_keys(conn, store, new, window_start, window_end, run_id, synced_at)
+    return counts
 
 
 def in_key_order(pool: ThreadPoolExecutor, work: Callable, items, on_result: Callable) -> None:

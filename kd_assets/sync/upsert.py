@@ -200,9 +200,30 @@ def copy_into_empty_range(conn: sa.Connection, store, lo: int, hi: int, window_s
     if conn.execute(sa.select(t.c[key]).where(t.c[key] >= lo, t.c[key] <= hi).limit(1)).first():
         return None
     s = _Statement(conn, store, lo, hi, window_start, window_end, run_id, synced_at)
-    first = "" if limit is None else f" ORDER BY c.{s.key} LIMIT {int(limit)}"
+    return _copy(conn, store, s, "" if limit is None else f" ORDER BY c.{s.key} LIMIT {int(limit)}")
+
+
+def stored_keys(conn: sa.Connection, store, keys: Sequence[int]) -> set[int]:
+    """Those of ``keys`` the target holds, soft-deleted or not: a plain (consistent, lock-free) read."""
+    key = store.tables.target.c[store.key]
+    return {int(k) for k in conn.execute(sa.select(key).where(key.in_([int(k) for k in keys]))).scalars()}
+
+
+def copy_new_keys(conn: sa.Connection, store, keys: Sequence[int], window_start: dt.datetime | None,
+                  window_end: dt.datetime, run_id: str, synced_at: dt.datetime) -> UpsertCounts:
+    """The clean rows of ``keys`` in the window copied by plain ``INSERT … SELECT``, as
+    ``copy_into_empty_range`` does for a range: keys the target held none of when the caller's
+    transaction read it (``stored_keys``), so every row is new, and the statement never reads
+    the target (no gap locks there). A key a concurrent run wrote since then fails the INSERT on
+    the duplicate (IntegrityError 1062, ``is_duplicate_key``): the caller rolls back and guards."""
+    return _copy(conn, store, _Statement(conn, store, keys[0], keys[-1], window_start, window_end, run_id,
+                                         synced_at, keys))
+
+
+def _copy(conn: sa.Connection, store, s: _Statement, tail: str = "") -> UpsertCounts:
+    """Plain ``INSERT … SELECT`` of the statement's clean rows: every one counted new (and fresh)."""
     written = conn.execute(sa.text(s.head + f" FROM {s.q(store.tables.clean.name)} c WHERE {s.picked} AND ({s.window})"
-                                   + first).bindparams(*s.types, sa.bindparam("now", type_=sa.DateTime())),
+                                   + tail).bindparams(*s.types, sa.bindparam("now", type_=sa.DateTime())),
                            s.params).rowcount
     return UpsertCounts(inserted=int(written), fresh=int(written))
 

@@ -5,6 +5,7 @@ run's locks kill run again, and a worker's error fails the publish."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 
@@ -190,16 +191,16 @@ def test_a_day_is_published_by_key_batches_when_sparse_and_by_range_when_dense(m
 def test_a_key_batch_a_deadlock_kills_is_run_again_and_counted_once(mysql_store, small_batches, monkeypatch,
                                                                     caplog):
     stage_a_day(mysql_store)
-    real, failed = rangepublish.publish_range, []
+    real, failed = rangepublish.publish_key_batch, []
 
-    def deadlocked_once(conn, store, lo, *args, **kwargs):
-        result = real(conn, store, lo, *args, **kwargs)
-        if lo == 7 * SPARSE and not failed:  # the batch (7, 8): written, then rolled back by the server
+    def deadlocked_once(conn, store, keys, *args, **kwargs):
+        result = real(conn, store, keys, *args, **kwargs)
+        if keys[0] == 7 * SPARSE and not failed:  # the batch (7, 8): written, then rolled back by the server
             failed.append(result)
             raise sa.exc.OperationalError("INSERT …", {}, pymysql.err.OperationalError(1213, "Deadlock found"))
         return result
 
-    monkeypatch.setattr(rangepublish, "publish_range", deadlocked_once)
+    monkeypatch.setattr(rangepublish, "publish_key_batch", deadlocked_once)
     assert mysql_store.publish_clean(*DAY, "run-1") == UpsertCounts(inserted=20, updated=2, skipped_older=1)
     assert failed == [UpsertCounts(inserted=1, updated=1)] and "(1213), attempt 1 of 5" in caplog.text
     assert mysql_store.read_target().set_index("data_id").loc[8 * SPARSE, "phone"] == "day 8"
@@ -219,3 +220,62 @@ def test_an_error_publishing_part_of_a_day_fails_the_publish(mysql_store, small_
     with pytest.raises(RuntimeError, match="went away"):
         mysql_store.publish_clean(*DAY, "run-1")
     assert mysql_store.read_target().set_index("data_id").loc[8 * spread, "phone"] != "day 8"
+
+
+def lock_waits(probe: sa.Connection, db: str) -> int:
+    """Transactions waiting for a row lock in ``db``, as InnoDB's monitor shows them (INNODB_TRX
+    omits them while polled more often than its cache refreshes, every 0.1 s)."""
+    status = probe.exec_driver_sql("SHOW ENGINE INNODB STATUS").one()[2]
+    return len(re.findall(rf"TO BE GRANTED:\n[^\n]* of table `{re.escape(db)}`\.", status))
+
+
+def test_new_keys_sharing_a_gap_are_published_by_three_workers_without_a_deadlock(mysql_store, small_batches,
+                                                                                  caplog):
+    """A day of new keys into an empty target: all of them fall into its one gap, across batches.
+    Another connection holds each batch's last clean row, so all three workers are in flight at
+    once, past their first keys, when it lets go; no transaction is rolled back and run again."""
+    keys = [k * SPARSE for k in range(1, 7)]  # three batches of two, one per worker
+    mysql_store.write_clean(clean_frame(*[row(k, modified_at="2024-05-07T10:00:00", approved_at=None)
+                                          for k in keys]), "run-clean", "2024-05-07")
+    db, clean = mysql_store.engine.url.database, mysql_store.tables.clean.name
+    holder = sa.create_engine(mysql_store.engine.url)
+    done: list = []
+    with holder.connect() as conn, holder.connect() as probe:
+        held = conn.begin()
+        for last in keys[1::2]:  # by primary key: that row alone, no gap
+            conn.exec_driver_sql(f"SELECT data_id FROM {clean} WHERE data_id = {last} FOR UPDATE")
+        worker = threading.Thread(target=lambda: done.append(mysql_store.publish_clean(*DAY, "run-1")))
+        worker.start()
+        deadline = time.monotonic() + 60
+        while lock_waits(probe, db) < rangepublish.KEYED_WORKERS:
+            assert time.monotonic() < deadline and worker.is_alive()
+        held.rollback()
+    worker.join(60)
+    holder.dispose()
+    assert "rolled back by the server" not in caplog.text
+    assert done == [UpsertCounts(inserted=6)]
+    published = mysql_store.read_target()
+    assert sorted(published["data_id"]) == keys and set(published["run_id"]) == {"run-1"}
+
+
+def test_a_new_key_a_concurrent_run_writes_meanwhile_sends_its_batch_down_the_guarded_path(mysql_store,
+                                                                                          small_batches,
+                                                                                          monkeypatch):
+    """The batch (7, 8) read key 7 as new; another run then commits a newer version of it before the
+    copy: the copy fails on the duplicate, the batch is published guarded, and the newer row stays."""
+    stage_a_day(mysql_store)
+    real, raced = rangepublish.copy_new_keys, []
+
+    def another_run_first(conn, store, keys, *args, **kwargs):
+        if keys[0] == 7 * SPARSE and not raced:
+            raced.append(mysql_store.upsert_target(clean_frame(row(7 * SPARSE, phone="other run",
+                                                                   modified_at="2024-05-07T12:00:00",
+                                                                   approved_at=None)), "run-other"))
+        return real(conn, store, keys, *args, **kwargs)
+
+    monkeypatch.setattr(rangepublish, "copy_new_keys", another_run_first)
+    counts = mysql_store.publish_clean(*DAY, "run-1")
+    assert raced == [UpsertCounts(inserted=1)]
+    assert counts == UpsertCounts(inserted=19, updated=2, skipped_older=2)
+    target = mysql_store.read_target().set_index("data_id")
+    assert target.loc[7 * SPARSE, "phone"] == "other run" and target.loc[8 * SPARSE, "phone"] == "day 8"
