@@ -31,16 +31,16 @@ def tsv_fields_of(kinds: dict[str, Kind], frame: pd.DataFrame, columns: Sequence
 
 
 def tsv_rows(fields: Sequence[list[bytes]]) -> bytes:
-    """Columns of fields as LOAD DATA lines. One join over the fields interleaved row by row, a
-    newline field closing each row; escaped fields hold no tab or newline, so "\\t\\n\\t" is
-    exactly a row's end."""
-    rows, width = len(fields[0]) if fields else 0, len(fields) + 1
+    """Columns of fields as LOAD DATA lines: one ``b"".join`` over the fields interleaved row by
+    row with their separators (a tab after each field, the last one's a newline)."""
+    rows, width = len(fields[0]) if fields else 0, 2 * len(fields)
     if not rows:
         return b""
-    flat = [b"\n"] * (rows * width)
+    flat = [b"\t"] * (rows * width)
     for i, column in enumerate(fields):
-        flat[i::width] = column
-    return (b"\t".join(flat) + b"\t").replace(b"\t\n\t", b"\n")
+        flat[2 * i::width] = column
+    flat[width - 1::width] = [b"\n"] * rows
+    return b"".join(flat)
 
 
 def tsv_fields(values, kind: Kind) -> list[bytes]:
