@@ -111,6 +111,25 @@ def test_a_worker_error_fails_the_publish(mysql_store, small_spans, monkeypatch)
     assert written <= {k for lo, hi in rangepublish.key_slices(mysql_store, 6) if lo <= 20 for k in range(lo, hi + 1)}
 
 
+def lock_waits(probe: sa.Connection, db: str) -> int:
+    """Transactions waiting for a row lock in ``db``, as InnoDB's monitor shows them, built afresh on
+    every call. Not INNODB_TRX: the server refills its cache only once 0.1 s pass without a read of
+    it, so a tight poll keeps reading the first, stale snapshot, and it omits transactions that have
+    not written yet."""
+    status = probe.exec_driver_sql("SHOW ENGINE INNODB STATUS").one()[2]
+    return len(re.findall(rf"TO BE GRANTED:\n[^\n]* of table `{re.escape(db)}`\.", status))
+
+
+def wait_for_lock_waits(probe: sa.Connection, db: str, count: int, worker: threading.Thread,
+                        timeout_s: float = 60) -> None:
+    """Returns once ``count`` transactions wait for a row lock in ``db``; fails the test if the
+    ``worker`` running them ends first, or after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while (seen := lock_waits(probe, db)) < count:
+        assert worker.is_alive(), f"the publish ended while {seen} of {count} lock waits were seen"
+        assert time.monotonic() < deadline, f"{seen} of {count} lock waits seen after {timeout_s:.0f} s"
+
+
 def test_a_real_deadlock_with_a_concurrent_run_is_retried_and_its_newer_rows_kept(mysql_store, caplog):
     """Another run holds a key of the slice uncommitted; the copy waits on it; that run then writes
     a key the copy already wrote: InnoDB rolls back the smaller transaction, ours, which runs again
@@ -131,12 +150,8 @@ def test_a_real_deadlock_with_a_concurrent_run_is_retried_and_its_newer_rows_kep
         done: list = []
         worker = threading.Thread(target=lambda: done.append(mysql_store.publish_clean(*ALL_HISTORY, "run-1")))
         worker.start()
-        waiting = sa.text("SELECT COUNT(*) FROM information_schema.INNODB_TRX t JOIN information_schema.PROCESSLIST p"
-                          " ON p.ID = t.trx_mysql_thread_id WHERE t.trx_state = 'LOCK WAIT' AND p.DB = :db")
         with other.connect() as probe:
-            deadline = time.monotonic() + 60
-            while not probe.execute(waiting, {"db": db}).scalar_one():  # the copy waits on key 30
-                assert time.monotonic() < deadline and worker.is_alive()
+            wait_for_lock_waits(probe, db, 1, worker)  # the copy waits on key 30
         conn.exec_driver_sql(copy.format(shift=0, where="data_id = 5"))  # the copy holds 5: a deadlock
         conn.exec_driver_sql(newer)
     worker.join(60)
@@ -222,13 +237,6 @@ def test_an_error_publishing_part_of_a_day_fails_the_publish(mysql_store, small_
     assert mysql_store.read_target().set_index("data_id").loc[8 * spread, "phone"] != "day 8"
 
 
-def lock_waits(probe: sa.Connection, db: str) -> int:
-    """Transactions waiting for a row lock in ``db``, as InnoDB's monitor shows them (INNODB_TRX
-    omits them while polled more often than its cache refreshes, every 0.1 s)."""
-    status = probe.exec_driver_sql("SHOW ENGINE INNODB STATUS").one()[2]
-    return len(re.findall(rf"TO BE GRANTED:\n[^\n]* of table `{re.escape(db)}`\.", status))
-
-
 def test_new_keys_sharing_a_gap_are_published_by_three_workers_without_a_deadlock(mysql_store, small_batches,
                                                                                   caplog):
     """A day of new keys into an empty target: all of them fall into its one gap, across batches.
@@ -246,9 +254,7 @@ def test_new_keys_sharing_a_gap_are_published_by_three_workers_without_a_deadloc
             conn.exec_driver_sql(f"SELECT data_id FROM {clean} WHERE data_id = {last} FOR UPDATE")
         worker = threading.Thread(target=lambda: done.append(mysql_store.publish_clean(*DAY, "run-1")))
         worker.start()
-        deadline = time.monotonic() + 60
-        while lock_waits(probe, db) < rangepublish.KEYED_WORKERS:
-            assert time.monotonic() < deadline and worker.is_alive()
+        wait_for_lock_waits(probe, db, rangepublish.KEYED_WORKERS, worker)
         held.rollback()
     worker.join(60)
     holder.dispose()
