@@ -119,12 +119,13 @@ def encode_batches(kinds: dict[str, Kind], columns: Sequence[str], key: str | No
     for start in range(0, len(frame), window):
         part = frame.iloc[start:start + window]
         fields = tsv_fields_of(kinds, part, columns)
+        keys = part[key].to_numpy() if key is not None else None
         for at in range(0, len(part), batch_rows):
-            batch = part.iloc[at:at + batch_rows]
+            rows = min(batch_rows, len(part) - at)
             lo = hi = None
-            if key is not None:
-                lo, hi = int(batch[key].min()), int(batch[key].max())
-            yield Encoded(tsv_rows([f[at:at + batch_rows] for f in fields]), len(batch), lo, hi)
+            if keys is not None:
+                lo, hi = int(keys[at:at + rows].min()), int(keys[at:at + rows].max())
+            yield Encoded(tsv_rows([f[at:at + rows] for f in fields]), rows, lo, hi)
 
 
 class FileLoader:

@@ -52,12 +52,13 @@ class PreparedClean:
     """Validated rows as they will be staged: their keys and change times (``keys``, for the
     quarantine), the staged ``columns``, and either the rows themselves (``frame``) or, where LOAD
     DATA may take them, only their encoded batches: a chunk waiting for the writer holds its bytes,
-    not its frame beside them."""
+    not its frame beside them. ``unique``: no key repeats (else LOAD DATA is not used)."""
 
     keys: pd.DataFrame
     columns: list[str]
     frame: pd.DataFrame | None = None
     encoded: list[Encoded] | None = None
+    unique: bool = True
 
 
 class TargetStore(ReconcileSupport, SyncLog):
@@ -154,7 +155,8 @@ class TargetStore(ReconcileSupport, SyncLog):
         out["run_id"], out["partition_key"], out["cleaned_at"] = run_id, partition_key, utc_now()
         columns = list(out.columns)
         if self.load_file and is_mysql(self.engine) and not known_unavailable(self.engine):
-            return PreparedClean(keys, columns, encoded=list(encode_batches(self.tables.kinds, columns, self.key, out)))
+            return PreparedClean(keys, columns, encoded=list(encode_batches(self.tables.kinds, columns, self.key, out)),
+                                 unique=not keys[self.key].duplicated().any())
         return PreparedClean(keys, columns, frame=out)
 
     def write_prepared_clean(self, prepared: PreparedClean) -> int:
@@ -168,7 +170,7 @@ class TargetStore(ReconcileSupport, SyncLog):
                              guard=CHANGE_TIME, load_file=self.load_file)
             else:
                 upsert_encoded(conn, self.tables.clean, self.tables.kinds, prepared.encoded, prepared.columns,
-                               guard=CHANGE_TIME, load_file=self.load_file, unique=not keys[self.key].duplicated().any())
+                               guard=CHANGE_TIME, load_file=self.load_file, unique=prepared.unique)
             self._resolve_quarantine(conn, keys)
         return len(keys)
 
