@@ -1,4 +1,4 @@
-"""Keep a long sync step's freed buffers from pinning resident memory (glibc's malloc).
+"""Keep the clean step's freed buffers from pinning resident memory (glibc's malloc).
 
 glibc serves a block of at least its mmap threshold (128 KiB at start) with its own ``mmap`` and
 unmaps it when freed. But each time such a block is freed it raises the threshold to that
@@ -20,7 +20,6 @@ Elsewhere (musl, macOS) it does nothing.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 M_MMAP_THRESHOLD = -3  # mallopt(3) parameter number in glibc's malloc.h
 THRESHOLD_BYTES = 128 * 1024  # glibc's own starting value
@@ -34,8 +33,8 @@ def bound_heap(threshold: int = THRESHOLD_BYTES) -> bool:
     if _bounded:
         return True
     try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or None).mallopt
-    except (OSError, AttributeError):  # no C library we can load, or one without mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols: libc's, on Linux
+    except (OSError, AttributeError):  # none to load, or a C library without mallopt
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     _bounded = mallopt(M_MMAP_THRESHOLD, threshold) == 1
