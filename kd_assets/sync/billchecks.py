@@ -61,14 +61,6 @@ def _unique_index_on(conn: sa.Connection, table: str, columns: list[str]) -> boo
     return any(i.get("unique") and list(i["column_names"]) == columns for i in sa.inspect(conn).get_indexes(table))
 
 
-def _changed_in(store: TargetStore, table: sa.Table, start: dt.datetime | None, end: dt.datetime):
-    """``store.in_window`` for a published table, answerable from its change_time index: a row's
-    change_time is the max of its change fields, so a field at or after ``start`` puts it there too.
-    A one-day window at 1M lines: 5.3 s scanning every row, a few ms as an index range."""
-    window = store.in_window(table, start, end)
-    return window if start is None else sa.and_(table.c.change_time >= start, window)
-
-
 def headerless_bills(store: TargetStore, window_start: dt.datetime | None = None,
                      window_end: dt.datetime | None = None) -> BillCheckResult:
     """Bills (with a line changed in the window, or all) whose live lines lack a consistent header."""
@@ -79,7 +71,7 @@ def headerless_bills(store: TargetStore, window_start: dt.datetime | None = None
     live = t.c.is_deleted == sa.false()
     where = [live]
     if window_end is not None:  # a window; no start: everything changed before its end
-        changed = sa.select(bill).where(_changed_in(store, t, window_start, window_end)).scalar_subquery()
+        changed = sa.select(bill).where(store.changed_in_window(t, window_start, window_end)).scalar_subquery()
         where.append(bill.in_(changed))
     numbers = sa.func.count(sa.distinct(number))
     versions = sa.func.count(sa.distinct(t.c.change_time))
@@ -104,8 +96,8 @@ def lines_without_header(store: TargetStore, window_start: dt.datetime | None = 
         # Headers carry the change fields; a line's change time is its bill version's.
         line_window = [lines.c.change_time < window_end,
                        *([] if window_start is None else [lines.c.change_time >= window_start])]
-        where.append(sa.or_(bill.in_(sa.select(head_bill).where(_changed_in(store, heads, window_start, window_end))),
-                            sa.and_(*line_window)))
+        changed_heads = sa.select(head_bill).where(store.changed_in_window(heads, window_start, window_end))
+        where.append(sa.or_(bill.in_(changed_heads), sa.and_(*line_window)))
     no_header = sa.func.max(sa.case((sa.or_(head_bill.is_(None), heads.c.is_deleted == sa.true()), 1), else_=0))
     other_version = sa.func.sum(sa.case((heads.c.change_time != lines.c.change_time, 1), else_=0))
     q = (sa.select(bill, sa.func.count().label("lines"), no_header.label("no_header"),

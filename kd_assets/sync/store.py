@@ -122,9 +122,7 @@ class TargetStore(ReconcileSupport, SyncLog):
                      partition_key: str | None = None):
         """The landing rows ``iter_landed`` reads for a window."""
         t = self.tables.landing
-        where = self.in_window(t, window_start, window_end)
-        if window_start is not None:  # implied by the window; the range the change_time index serves
-            where = sa.and_(t.c.change_time >= window_start, where)
+        where = self.changed_in_window(t, window_start, window_end)
         if partition_key is not None:
             # change_time is NULL exactly when every change field is (it is their max). Both arms
             # must be answerable from an index, or a one-day window scans the whole landing table
@@ -335,6 +333,12 @@ class TargetStore(ReconcileSupport, SyncLog):
         """
         return sa.or_(*[sa.and_(table.c[c.name] < end, *([] if start is None else [table.c[c.name] >= start]))
                         for c in self.spec.change_columns])
+
+    def changed_in_window(self, table: sa.Table, start: dt.datetime | None, end: dt.datetime):
+        """``in_window`` answerable from ``table``'s change_time index: change_time is the max of
+        the change fields, so a field at or after ``start`` puts change_time there too."""
+        window = self.in_window(table, start, end)
+        return window if start is None else sa.and_(table.c.change_time >= start, window)
 
     def _keyset(self, table: sa.Table, columns, where, chunk_size: int) -> Iterator[list[sa.Row]]:
         """Pages by key (``key > last``), never by offset: bounded memory, stable under writes."""
