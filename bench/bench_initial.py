@@ -64,6 +64,7 @@ class CliRun:
     rss_mb: float
     times: RunTimes
     launched: float  # epoch seconds when the process was started
+    memory: str = ""  # what the processes held at once and each one's peak (harness.PeakRss)
 
     @property
     def start_up(self) -> float:
@@ -88,7 +89,8 @@ def cli_run(env: dict[str, str], *partition_args: str, selection: str = SELECTIO
     wall = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"materialize failed ({process.returncode}): {err[-2000:]}")
-    return CliRun(wall, peak_rss(), run_times(env["DAGSTER_HOME"]), launched)
+    memory = f"at most {peak_rss.at_once_mb:,.0f} MiB at once in 0.1 s polls; besides the run: {peak_rss.others()}"
+    return CliRun(wall, peak_rss(), run_times(env["DAGSTER_HOME"]), launched, memory)
 
 
 def materialize(env: dict[str, str], *partition_args: str, selection: str = SELECTION) -> tuple[float, float, str]:
@@ -149,7 +151,8 @@ def big_load(customers: int, sensor: bool) -> None:
               f"{customers / initial.wall:,.0f} rows/s (run span {initial.times.span:.1f} s, Dagster bookkeeping "
               f"{initial.times.dagster:.1f} s); peak RSS {initial.rss_mb:,.0f} MiB "
               f"(goal <= {GOALS['rss_mb']}, every process of the run summed); load average {before} -> "
-              f"{load_avg()}\n  where it went: {initial.times.summary(step_labels())}", flush=True)
+              f"{load_avg()}\n  where it went: {initial.times.summary(step_labels())}\n  memory: {initial.memory}",
+              flush=True)
         before = load_avg()
         bare = bare_upsert(url)
         n, upsert_s = bare.rows, bare.best_s

@@ -67,39 +67,85 @@ def process_tree(pid: int) -> set[int]:
 
 def vm_hwm_kib(pid: int) -> int:
     """A process's peak resident memory so far (VmHWM), KiB; 0 once it is gone."""
+    return _memory_kib(pid)[0]
+
+
+def _memory_kib(pid: int) -> tuple[int, int]:
+    """(VmHWM, VmRSS) of a process, KiB; (0, 0) once it is gone."""
     try:
         with open(f"/proc/{pid}/status") as status:
-            return next((int(line.split()[1]) for line in status if line.startswith("VmHWM:")), 0)
+            found = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in status)
+                     if k in ("VmHWM", "VmRSS")}
     except OSError:
-        return 0
+        return 0, 0
+    return found.get("VmHWM", 0), found.get("VmRSS", 0)
+
+
+def _command(pid: int) -> str:
+    """A process's first three arguments, paths by their last part: ``python watch_orphans.py 123``."""
+    try:
+        with open(f"/proc/{pid}/cmdline") as f:
+            args = f.read().split("\0")[:3]
+    except OSError:
+        return "?"
+    return " ".join(os.path.basename(a) if a.startswith("/") else a for a in args).strip()[:80] or "?"
+
+
+class PeakRss:
+    """What ``child_peak_rss_mb`` saw. Called: the summed VmHWM, MiB (the upper bound the goal is
+    read against). ``at_once_mb``: the most the processes held together in one poll (a spike
+    between polls is missed). ``others()``: every other process's peak and the command it ran
+    when first seen, so an outlier in the sum can be traced (a child forked from a large parent
+    counts the parent's pages until it execs)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peaks, self.commands, self.at_once_kib = pid, {}, {}, 0
+
+    def __call__(self) -> float:
+        return sum(self.peaks.values()) / 1024
+
+    @property
+    def at_once_mb(self) -> float:
+        return self.at_once_kib / 1024
+
+    def others(self) -> str:
+        rest = sorted(((kib, p) for p, kib in self.peaks.items() if p != self.pid), reverse=True)
+        return "; ".join(f"{kib / 1024:.0f} MiB {self.commands.get(p, '?')}" for kib, p in rest) or "none"
+
+    def poll(self) -> bool:
+        """One look at the tree; False once the child is gone."""
+        tree, held = process_tree(self.pid), 0
+        for p in tree:
+            hwm, rss = _memory_kib(p)
+            if p not in self.commands and hwm:
+                self.commands[p] = _command(p)
+            self.peaks[p] = max(self.peaks.get(p, 0), hwm)
+            held += rss
+        self.at_once_kib = max(self.at_once_kib, held)
+        return self.pid in tree and bool(vm_hwm_kib(self.pid))
 
 
 @contextmanager
-def child_peak_rss_mb(pid: int, interval_s: float = 0.1) -> Iterator[Callable[[], float]]:
+def child_peak_rss_mb(pid: int, interval_s: float = 0.1) -> Iterator[PeakRss]:
     """The peak resident memory (MiB) of a running child and every process it starts: the sum of
-    each one's kernel high-water mark (VmHWM), polled until the child exits; yields a function
-    that reads it. Summing each process's own peak over-counts pages they share and peaks that
-    never coincided: an upper bound, never an under-count.
+    each one's kernel high-water mark (VmHWM), polled until the child exits; yields a
+    :class:`PeakRss` that reads it. Summing each process's own peak over-counts pages they share
+    and peaks that never coincided: an upper bound, never an under-count.
 
     Not ``wait4``'s ``ru_maxrss``: that also counts the pages of the parent the child was forked
     from (Linux folds the pre-exec memory into it), so a child of a 600 MiB benchmark process
     "peaks" at 600 MiB whatever it does itself."""
-    peaks: dict[int, int] = {}
+    peak = PeakRss(pid)
     done = threading.Event()
 
     def poll() -> None:
-        while not done.is_set():
-            tree = process_tree(pid)
-            for p in tree:
-                peaks[p] = max(peaks.get(p, 0), vm_hwm_kib(p))
-            if pid not in tree or not vm_hwm_kib(pid):  # gone
-                return
+        while not done.is_set() and peak.poll():
             done.wait(interval_s)
 
     watcher = threading.Thread(target=poll, daemon=True)
     watcher.start()
     try:
-        yield lambda: sum(peaks.values()) / 1024
+        yield peak
     finally:
         done.set()
         watcher.join()
