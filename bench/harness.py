@@ -65,13 +65,8 @@ def process_tree(pid: int) -> set[int]:
     return out
 
 
-def vm_hwm_kib(pid: int) -> int:
-    """A process's peak resident memory so far (VmHWM), KiB; 0 once it is gone."""
-    return _memory_kib(pid)[0]
-
-
-def _memory_kib(pid: int) -> tuple[int, int]:
-    """(VmHWM, VmRSS) of a process, KiB; (0, 0) once it is gone."""
+def memory_kib(pid: int) -> tuple[int, int]:
+    """(VmHWM, VmRSS) of a process, KiB: its peak resident memory so far and now; (0, 0) once it is gone."""
     try:
         with open(f"/proc/{pid}/status") as status:
             found = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in status)
@@ -114,15 +109,16 @@ class PeakRss:
 
     def poll(self) -> bool:
         """One look at the tree; False once the child is gone."""
-        tree, held = process_tree(self.pid), 0
-        for p in tree:
-            hwm, rss = _memory_kib(p)
+        held, alive = 0, False
+        for p in process_tree(self.pid):
+            hwm, rss = memory_kib(p)
             if p not in self.commands and hwm:
                 self.commands[p] = _command(p)
             self.peaks[p] = max(self.peaks.get(p, 0), hwm)
             held += rss
+            alive = alive or (p == self.pid and hwm > 0)
         self.at_once_kib = max(self.at_once_kib, held)
-        return self.pid in tree and bool(vm_hwm_kib(self.pid))
+        return alive
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from bench.bench_initial import CLOCK, DAY, SELECTION, SYNC_START, cli_env, load_avg, step_labels
 from bench.runlog import run_times
-from bench.harness import child_peak_rss_mb, process_tree, scratch_database, simulator_process
+from bench.harness import child_peak_rss_mb, memory_kib, process_tree, scratch_database, simulator_process
 
 _TICK = os.sysconf("SC_CLK_TCK")
 
@@ -37,14 +37,6 @@ def cpu_s(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / _TICK
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            return next((int(l.split()[1]) for l in f if l.startswith("VmRSS:")), 0) / 1024
-    except OSError:
-        return 0.0
 
 
 def pid_of(needle: str, below: int | None = None) -> int | None:
@@ -80,7 +72,7 @@ class Sampler:
         while not self.done.is_set():
             rss = 0.0
             for p in process_tree(self.cli):
-                rss += rss_mb(p)
+                rss += memory_kib(p)[1] / 1024
                 now = cpu_s(p)
                 if now:
                     self.seen[p] = max(self.seen.get(p, 0.0), now)
