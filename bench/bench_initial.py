@@ -89,8 +89,7 @@ def cli_run(env: dict[str, str], *partition_args: str, selection: str = SELECTIO
     wall = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"materialize failed ({process.returncode}): {err[-2000:]}")
-    memory = f"at most {peak_rss.at_once_mb:,.0f} MiB at once in 0.1 s polls; besides the run: {peak_rss.others()}"
-    return CliRun(wall, peak_rss(), run_times(env["DAGSTER_HOME"]), launched, memory)
+    return CliRun(wall, peak_rss(), run_times(env["DAGSTER_HOME"]), launched, peak_rss.summary())
 
 
 def materialize(env: dict[str, str], *partition_args: str, selection: str = SELECTION) -> tuple[float, float, str]:

@@ -107,6 +107,10 @@ class PeakRss:
         rest = sorted(((kib, p) for p, kib in self.peaks.items() if p != self.pid), reverse=True)
         return "; ".join(f"{kib / 1024:.0f} MiB {self.commands.get(p, '?')}" for kib, p in rest) or "none"
 
+    def summary(self) -> str:
+        """The benchmarks' "memory:" line: held at once, then every other process's peak."""
+        return f"at most {self.at_once_mb:,.0f} MiB at once in 0.1 s polls; besides the run: {self.others()}"
+
     def poll(self) -> bool:
         """One look at the tree; False once the child is gone."""
         held, alive = 0, False

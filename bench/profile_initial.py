@@ -140,8 +140,7 @@ def main() -> None:
             raise RuntimeError(f"materialize failed: {err[-2000:]}")
         print(f"{args.customers:,} customers, KD_CLEAN_WORKERS={args.clean_workers}: initial load "
               f"{ended - launched:.1f} s, peak RSS {peak_rss():.0f} MiB (VmHWM summed over the run's processes); load average {before} -> "
-              f"{load_avg()}\n  memory: at most {peak_rss.at_once_mb:,.0f} MiB at once in 0.1 s polls; besides the run: "
-              f"{peak_rss.others()}")
+              f"{load_avg()}\n  memory: {peak_rss.summary()}")
         report(samples, step_intervals(home), launched, ended)
 
 
