@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import dagster as dg
+import sqlalchemy as sa
 
 from kd_assets.defs.partitions import history_note, source_timezone
 from kd_assets.defs.progress import Progress, rows_of_upstream
@@ -20,7 +21,7 @@ from kd_assets.defs.settings import FormSettings
 from kd_assets.defs.target_db import MySQLResource, target_kind
 from kd_assets.kingdee import KingdeeError, TransientError, Window
 from kd_assets.kingdee.errors import RetriesExhaustedError
-from kd_assets.sync import SyncSpec, source_now
+from kd_assets.sync import SyncSpec, TargetStore, source_now
 from kd_assets.sync.cleaning import CleanJob, Tally
 from kd_assets.sync.landing import LandCounts, land_behind
 from kd_assets.sync.parclean import clean_window
@@ -189,6 +190,22 @@ def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
                              "lines_removed": counts.lines_removed})
         if preview is not None:
             metadata["preview"] = preview_table(preview)
+        metadata.update(_memory_fit(context, target_db, store))
         return dg.MaterializeResult(metadata=metadata)
 
     return target_asset
+
+
+def _memory_fit(context: dg.AssetExecutionContext, target_db: MySQLResource, store: TargetStore) -> dict[str, float]:
+    """The tables' and the buffer pool's sizes as metadata, with a warning when the tables outgrow
+    the pool. Read after publishing and only informative: a refused read is logged, not raised."""
+    try:
+        fit = target_db.memory_fit(store)
+    except sa.exc.DBAPIError as e:
+        context.log.warning(f"could not read the table sizes: {type(e.orig).__name__}: {e.orig}")
+        return {}
+    if fit is None:
+        return {}
+    if warning := fit.warning():
+        context.log.warning(warning)
+    return fit.metadata()

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from pydantic import Field, PrivateAttr
 
 from kd_assets.sync import SyncSpec, TargetStore, create_target_engine
+from kd_assets.sync.memoryfit import MemoryFit, memory_fit
 
 
 class MySQLResource(dg.ConfigurableResource):
@@ -66,6 +67,13 @@ class MySQLResource(dg.ConfigurableResource):
         with self.engine().connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(t).where(t.c.is_deleted == sa.false()))
                        .scalar_one())
+
+    def memory_fit(self, store: TargetStore) -> Optional[MemoryFit]:
+        """The tables a day's run reads at random (target, landing index, clean) against the
+        server's buffer pool; None on SQLite."""
+        t = store.tables
+        return memory_fit(self.engine(), [t.target, *([t.headers] if t.headers is not None else []),
+                                          t.landing, t.clean])
 
     @classmethod
     def from_env(cls, environ: Optional[dict[str, str]] = None, **overrides: Any) -> "MySQLResource":

@@ -1,6 +1,7 @@
 """What the UI shows of the target: its kind is the database actually written, its
-materialization carries the table's live row count, and the reconciliation's schedule can be
-moved by KD_RECONCILE_CRON (the demo's every-10-minutes) while a defs.yaml cron still wins."""
+materialization carries the table's live row count and (on MySQL) its tables' size beside the
+buffer pool, and the reconciliation's schedule can be moved by KD_RECONCILE_CRON (the demo's
+every-10-minutes) while a defs.yaml cron still wins."""
 
 from __future__ import annotations
 
@@ -52,3 +53,7 @@ def test_the_target_reports_the_tables_live_rows_beside_the_partitions_rows(simu
     meta = materialization(sync(res, "2024-02-29"), SPEC.tables.target)
     assert meta["target_live_rows"] == live
     assert live > meta["dagster/row_count"]
+    if target_url.startswith("mysql"):  # beside the tables' size, the pool a day's run reads them through
+        assert 0 < meta["tables_mib"] < meta["buffer_pool_mib"]
+    else:
+        assert "tables_mib" not in meta and "buffer_pool_mib" not in meta

@@ -1,0 +1,66 @@
+"""The tables' size against the InnoDB buffer pool: read from the server, scoped to the target's
+own database, and a warning that names both sizes only when the tables are the larger."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from kd_assets.sync.memoryfit import MIB, MemoryFit, memory_fit
+from kd_assets_tests.fixtures.database import MYSQL_SERVER
+
+
+def _wide_table(md: sa.MetaData) -> sa.Table:
+    return sa.Table("wide", md, sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+                    sa.Column("body", sa.String(250)))
+
+
+def test_the_sizes_are_the_servers_and_only_the_target_databases_tables_count(mysql_url, mysql_server):
+    table = _wide_table(sa.MetaData())
+    loaded = sa.create_engine(mysql_url)
+    other = f"kdt_{uuid.uuid4().hex[:12]}"
+    with mysql_server.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE `{other}`"))
+    empty = sa.create_engine(f"{MYSQL_SERVER}/{other}")
+    try:
+        table.create(loaded)
+        table.create(empty)
+        with loaded.begin() as conn:
+            conn.execute(table.insert(), [{"id": i, "body": "x" * 250} for i in range(20_000)])
+            conn.exec_driver_sql("ANALYZE TABLE wide")
+        with loaded.connect() as conn:
+            pool = conn.exec_driver_sql("SELECT @@innodb_buffer_pool_size").scalar_one()
+        fit, bare = memory_fit(loaded, [table]), memory_fit(empty, [table])
+        assert fit.tables == ("wide",)
+        assert fit.buffer_pool_mib == int(pool) / MIB
+        assert fit.tables_mib >= 20_000 * 250 / MIB  # at least the bytes written
+        assert bare.tables_mib < 1 < fit.tables_mib  # the same name in another database is not counted
+    finally:
+        loaded.dispose()
+        empty.dispose()
+        with mysql_server.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{other}`"))
+
+
+def test_there_is_no_buffer_pool_to_fit_on_sqlite(sqlite_url):
+    engine = sa.create_engine(sqlite_url)
+    assert memory_fit(engine, [_wide_table(sa.MetaData())]) is None
+    engine.dispose()
+
+
+@pytest.mark.parametrize("tables_mib, pool_mib, fits", [(300.0, 128.0, False), (128.0, 128.0, True),
+                                                        (90.5, 128.0, True)])
+def test_the_warning_names_both_sizes_and_the_remedy_only_when_the_tables_outgrow_the_pool(tables_mib, pool_mib,
+                                                                                           fits):
+    fit = MemoryFit(("bd_customer", "bd_customer_clean"), tables_mib, pool_mib)
+    assert fit.fits is fits
+    assert fit.metadata() == {"tables_mib": round(tables_mib, 1), "buffer_pool_mib": pool_mib}
+    if fits:
+        assert fit.warning() is None
+    else:
+        assert fit.warning() == ("tables bd_customer, bd_customer_clean take 300 MiB, more than the target "
+                                 "database's InnoDB buffer pool (128 MiB): incremental runs read their rows "
+                                 "from disk and slow down; raise innodb_buffer_pool_size (README, \"Sizing the "
+                                 "target database\")")
