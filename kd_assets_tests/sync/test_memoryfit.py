@@ -1,10 +1,12 @@
 """The tables' size against the InnoDB buffer pool: read from the server, scoped to the target's
-own database, and a warning that names both sizes only when the tables are the larger."""
+own database, a warning that names both sizes only when the tables are the larger, and a read
+that fails after publishing is logged (without the password), never raised."""
 
 from __future__ import annotations
 
 import uuid
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
@@ -64,3 +66,18 @@ def test_the_warning_names_both_sizes_and_the_remedy_only_when_the_tables_outgro
                                  "database's InnoDB buffer pool (128 MiB): incremental runs read their rows "
                                  "from disk and slow down; raise innodb_buffer_pool_size (README, \"Sizing the "
                                  "target database\")")
+
+
+def test_a_refused_read_of_the_sizes_is_logged_without_the_password_and_fails_nothing(capfd):
+    from kd_assets.defs.assets import _memory_fit
+    from kd_assets.defs.target_db import MySQLResource
+    from kd_assets.sync import TargetStore
+    from kd_assets_tests.defs.forms import SPEC
+
+    unreachable = MySQLResource(url="mysql+pymysql://kd_sync:s3cret-pw@127.0.0.1:1/kd")  # nothing listens on 1
+    store = TargetStore(sa.create_engine("sqlite://"), SPEC)
+    assert _memory_fit(dg.build_asset_context(), unreachable, store) == {}
+    err = capfd.readouterr().err  # the run's log (Dagster's handler writes to stderr)
+    logged = [line for line in err.splitlines() if "could not read the table sizes" in line]
+    assert len(logged) == 1 and "WARNING" in logged[0] and "OperationalError" in logged[0]
+    assert "s3cret-pw" not in err
