@@ -13,6 +13,7 @@ from datetime import timedelta
 import dagster as dg
 import sqlalchemy as sa
 
+from kd_assets.alerting.scrub import scrub
 from kd_assets.defs.partitions import history_note, source_timezone
 from kd_assets.defs.progress import Progress, rows_of_upstream
 from kd_assets.defs.resources import KingdeeResource
@@ -197,15 +198,13 @@ def build_target_asset(form: FormSettings) -> dg.AssetsDefinition:
 
 
 def _memory_fit(context: dg.AssetExecutionContext, target_db: MySQLResource, store: TargetStore) -> dict[str, float]:
-    """The tables' and the buffer pool's sizes as metadata, with a warning when the tables outgrow
-    the pool. Read after publishing and only informative: a refused read is logged, not raised."""
+    """The tables', the database's and the buffer pool's sizes as metadata, with a warning when the
+    database outgrows the pool. Read after publishing and only informative: a failed read is
+    logged (scrubbed of secrets), never raised."""
     try:
         fit = target_db.memory_fit(store)
-    except sa.exc.DBAPIError as e:
-        context.log.warning(f"could not read the table sizes: {type(e.orig).__name__}: {e.orig}")
+    except sa.exc.SQLAlchemyError as e:
+        cause = getattr(e, "orig", None) or e
+        context.log.warning(f"could not read the table sizes: {type(cause).__name__}: {scrub(str(cause))[:300]}")
         return {}
-    if fit is None:
-        return {}
-    if warning := fit.warning():
-        context.log.warning(warning)
-    return fit.metadata()
+    return fit.report(context.log) if fit is not None else {}

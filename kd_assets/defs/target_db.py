@@ -69,8 +69,8 @@ class MySQLResource(dg.ConfigurableResource):
                        .scalar_one())
 
     def memory_fit(self, store: TargetStore) -> Optional[MemoryFit]:
-        """The tables a day's run reads at random (target, landing index, clean) against the
-        server's buffer pool; None on SQLite."""
+        """The tables a day's run reads at random (target, a bill's header table, landing index,
+        clean) and the whole target database against the server's buffer pool; None on SQLite."""
         t = store.tables
         return memory_fit(self.engine(), [t.target, *([t.headers] if t.headers is not None else []),
                                           t.landing, t.clean])
