@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from kd_assets.alerting.alert import Alert
 from kd_assets.alerting.delivery import LOGGER_NAME
 from kd_assets.alerting.incidents import OpenIncident, SqlIncidentStore
-from kd_assets.alerting.scrub import scrub
+from kd_assets.alerting.scrub import error_text
 
 FALLBACK_FILE = "kd_alert_incidents.sqlite"
 
@@ -82,9 +82,8 @@ class FailoverIncidentStore:
             self._primary = None
             if not self._warned:
                 self._warned = True
-                self.log.warning("incident store in the target database unavailable (%s: %s); using %s",
-                                 type(exc.orig or exc).__name__, scrub(str(exc.orig or exc))[:300],
-                                 self._fallback_path)
+                self.log.warning("incident store in the target database unavailable (%s); using %s",
+                                 error_text(exc), self._fallback_path)
         return getattr(self._fallback_store(), method)(*args)
 
     def _primary_store(self) -> SqlIncidentStore:

@@ -83,3 +83,10 @@ def redact_url(url: str | None) -> str:
         host = f"[{host}]"
     hidden = MASK if parts.path.strip("/") or parts.query else ""
     return urlunsplit((parts.scheme, host + port, "/" + hidden, "", ""))
+
+
+def error_text(exc: BaseException, limit: int = 300) -> str:
+    """An exception fit for logs: the driver's own error where SQLAlchemy wraps one, its type,
+    and its message scrubbed of secrets and cut to ``limit`` characters."""
+    cause = getattr(exc, "orig", None) or exc
+    return f"{type(cause).__name__}: {scrub(str(cause))[:limit]}"

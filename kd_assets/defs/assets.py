@@ -13,7 +13,7 @@ from datetime import timedelta
 import dagster as dg
 import sqlalchemy as sa
 
-from kd_assets.alerting.scrub import scrub
+from kd_assets.alerting.scrub import error_text
 from kd_assets.defs.partitions import history_note, source_timezone
 from kd_assets.defs.progress import Progress, rows_of_upstream
 from kd_assets.defs.resources import KingdeeResource
@@ -204,7 +204,6 @@ def _memory_fit(context: dg.AssetExecutionContext, target_db: MySQLResource, sto
     try:
         fit = target_db.memory_fit(store)
     except sa.exc.SQLAlchemyError as e:
-        cause = getattr(e, "orig", None) or e
-        context.log.warning(f"could not read the table sizes: {type(cause).__name__}: {scrub(str(cause))[:300]}")
+        context.log.warning(f"could not read the table sizes: {error_text(e)}")
         return {}
     return fit.report(context.log) if fit is not None else {}
