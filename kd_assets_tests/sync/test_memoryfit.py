@@ -11,7 +11,11 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from kd_assets.defs.assets import _memory_fit
+from kd_assets.defs.target_db import MySQLResource
+from kd_assets.sync import TargetStore
 from kd_assets.sync.memoryfit import MIB, MemoryFit, memory_fit
+from kd_assets_tests.defs.forms import SPEC
 from kd_assets_tests.fixtures.database import MYSQL_SERVER
 
 
@@ -76,11 +80,6 @@ def test_the_warning_names_the_sizes_and_the_remedy_only_when_the_database_outgr
 
 
 def test_a_refused_read_of_the_sizes_is_logged_without_the_password_and_fails_nothing(capfd):
-    from kd_assets.defs.assets import _memory_fit
-    from kd_assets.defs.target_db import MySQLResource
-    from kd_assets.sync import TargetStore
-    from kd_assets_tests.defs.forms import SPEC
-
     unreachable = MySQLResource(url="mysql+pymysql://kd_sync:s3cret-pw@127.0.0.1:1/kd")  # nothing listens on 1
     store = TargetStore(sa.create_engine("sqlite://"), SPEC)
     assert _memory_fit(dg.build_asset_context(), unreachable, store) == {}
